@@ -1,0 +1,58 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use crate::app::AppState;
+use crate::auth::Operator;
+use crate::error::{Error, ErrorBody, Result};
+use crate::pki::credentials::{self, CredentialView};
+use crate::tenants::{self, TenantId};
+
+#[utoipa::path(get, path = "/tenants/{id}/credentials", tag = "credentials",
+    params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 200, body = [CredentialView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_credentials(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<CredentialView>>> {
+    let id = TenantId::parse_str(&id)?;
+    tenants::get(&state.db, id).await?;
+    let rows = credentials::list(&state.db, id).await?;
+    Ok(Json(rows.iter().map(CredentialView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/tenants/{id}/credentials", tag = "credentials",
+    description = "Rotate: issue credential k+1. Earlier credentials keep working until revoked or expired.",
+    params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 201, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn rotate_credential(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<CredentialView>)> {
+    let id = TenantId::parse_str(&id)?;
+    let row = credentials::rotate(&state, id).await?;
+    Ok((StatusCode::CREATED, Json(CredentialView::from(&row))))
+}
+
+#[utoipa::path(delete, path = "/tenants/{id}/credentials/{k}", tag = "credentials",
+    description = "Revoke credential k. Idempotent.",
+    params(("id" = i64, Path, description = "tenant id"), ("k" = i64, Path, description = "credential number")),
+    responses((status = 200, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn revoke_credential(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((id, k)): Path<(String, String)>,
+) -> Result<Json<CredentialView>> {
+    let id = TenantId::parse_str(&id)?;
+    let k = k.parse::<i64>().ok().filter(|k| *k >= 1).ok_or_else(|| {
+        Error::invalid("k", format!("credential number must be a positive integer, got {k:?}"))
+    })?;
+    let row = credentials::revoke(&state, id, k).await?;
+    Ok(Json(CredentialView::from(&row)))
+}

@@ -1,0 +1,61 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::AppJson;
+use crate::app::AppState;
+use crate::auth::Operator;
+use crate::error::{ErrorBody, Result};
+use crate::tenants::{self, TenantId, TenantName, TenantView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// Numeric tenant id, 1..=999999; the topic will be `c<id>`.
+    #[schema(example = 83, minimum = 1, maximum = 999999)]
+    pub id: i64,
+    /// Display name, 1..=100 characters.
+    #[schema(example = "Acme")]
+    pub name: String,
+}
+
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    responses((status = 200, body = [TenantView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tenants(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<TenantView>>> {
+    let rows = tenants::list(&state.db).await?;
+    Ok(Json(rows.into_iter().map(TenantView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "tenant exists", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_tenant(
+    _: Operator,
+    State(state): State<AppState>,
+    AppJson(body): AppJson<CreateTenant>,
+) -> Result<(StatusCode, Json<TenantView>)> {
+    let id = TenantId::parse(body.id)?;
+    let name = TenantName::parse(&body.name)?;
+    let tenant = tenants::create(&state.db, id, &name).await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
+}
+
+#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn get_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TenantView>> {
+    let id = TenantId::parse_str(&id)?;
+    Ok(Json(tenants::get(&state.db, id).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "streaming still active", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn delete_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    let id = TenantId::parse_str(&id)?;
+    tenants::delete(&state.db, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

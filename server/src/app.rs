@@ -1,0 +1,94 @@
+//! Application assembly: state, router, and a server that runs until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::pki::{Ca, Kek};
+use crate::{api, db, web};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: SqlitePool,
+    pub config: Arc<Config>,
+    pub ca: Arc<Ca>,
+    pub kek: Arc<Kek>,
+}
+
+impl AppState {
+    /// Opens the database (applying migrations), the KEK and the CA (created on first start).
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let db = db::connect(&config.database_url()).await?;
+        let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
+        let ca = Ca::load_or_create(&db, &kek, &config.ca.name, config.ca.key_algorithm, config.ca.validity_days).await?;
+        Ok(Self { db, config: Arc::new(config), ca: Arc::new(ca), kek: Arc::new(kek) })
+    }
+}
+
+/// The whole HTTP surface: REST API, dashboard, static assets, health and metrics.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(web::router())
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> crate::error::Result<impl IntoResponse> {
+    let (tenants, active): (i64, i64) =
+        sqlx::query_as("select count(*), coalesce(sum(streaming_active), 0) from tenants").fetch_one(&state.db).await?;
+    let (credentials,): (i64,) =
+        sqlx::query_as("select count(*) from credentials where state = 'active'").fetch_one(&state.db).await?;
+    let body = format!(
+        "# HELP outflow_tenants Tenants known to outflow.\n# TYPE outflow_tenants gauge\noutflow_tenants {tenants}\n\
+         # HELP outflow_tenants_streaming_active Tenants with streaming active.\n# TYPE outflow_tenants_streaming_active gauge\noutflow_tenants_streaming_active {active}\n\
+         # HELP outflow_credentials_active Client credentials not revoked.\n# TYPE outflow_credentials_active gauge\noutflow_credentials_active {credentials}\n"
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}
+
+/// A bound, not yet serving, application.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl App {
+    /// Opens state and binds the configured address (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let state = AppState::open(config).await?;
+        let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        Ok(Self { listener, router: router(state.clone()), state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("HTTP server")
+    }
+}

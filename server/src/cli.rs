@@ -1,0 +1,195 @@
+//! Command line: `outflow serve`, `outflow token create`, `outflow ca ...`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, AppState};
+use crate::auth::{self, Role};
+use crate::config::Config;
+use crate::pki::{Ca, KeyAlgorithm, Kek};
+
+#[derive(Debug, Parser)]
+#[command(name = "outflow", version, about = "Control plane for streaming CDN logs to customers over Kafka")]
+pub struct Cli {
+    /// Optional TOML config file; OUTFLOW_* environment variables override it.
+    #[arg(long, global = true, env = "OUTFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the database and generated keys.
+    #[arg(long, global = true, env = "OUTFLOW_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (REST API and dashboard).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long, env = "OUTFLOW_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage the certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, as the last line of output.
+    Create {
+        /// operator (everything) or agent (firewall agents).
+        #[arg(long)]
+        role: Role,
+        /// Who or what the token is for.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Print the CA certificate (PEM).
+    Show,
+    /// Import an existing CA instead of the generated one.
+    Import {
+        /// CA certificate, PEM.
+        #[arg(long)]
+        cert: PathBuf,
+        /// CA private key, unencrypted PKCS#8 PEM (`openssl pkcs8 -topk8 -nocrypt` converts others).
+        #[arg(long)]
+        key: PathBuf,
+        /// Name used for the bundle's `<name>.pem`; defaults to the configured CA name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an existing CA.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Issue a server certificate (brokers, test servers): writes <out>/server.crt.pem,
+    /// <out>/server.key.pem (unencrypted PKCS#8, mode 0600) and <out>/ca.pem.
+    IssueServer {
+        /// DNS names or IP addresses; the first is also the CN.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long, default_value = "ecdsa-p256")]
+        key_algorithm: KeyAlgorithm,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OUTFLOW_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config).await
+        }
+        Command::Token { command: TokenCommand::Create { role, name } } => {
+            let state = open_db_only(&config).await?;
+            let token = auth::create_token(&state, role, &name).await?;
+            println!("Created {role} token {name:?}. It is shown only this once:");
+            println!("{token}");
+            Ok(())
+        }
+        Command::Ca { command } => ca(config, command).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    // Printed on stdout so scripts and tests can find a port chosen with :0.
+    println!("outflow listening on http://{}", app.local_addr());
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn open_db_only(config: &Config) -> anyhow::Result<sqlx::SqlitePool> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    crate::db::connect(&config.database_url()).await
+}
+
+async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
+    match command {
+        CaCommand::Show => {
+            let state = AppState::open(config).await?;
+            print!("{}", state.ca.cert_pem);
+        }
+        CaCommand::Import { cert, key, name, replace } => {
+            let db = open_db_only(&config).await?;
+            let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
+            let cert = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+            let name = name.unwrap_or_else(|| config.ca.name.clone());
+            let ca = Ca::import(&db, &kek, &name, &cert, &key, replace).await?;
+            println!("Imported CA {:?} ({}), valid until {}", ca.name, ca.algorithm, ca.not_after);
+        }
+        CaCommand::IssueServer { hosts, out, days, key_algorithm } => {
+            let state = AppState::open(config).await?;
+            let key = tokio::task::spawn_blocking(move || key_algorithm.generate()).await??;
+            let signed = state.ca.issue_server(&hosts, &key, days)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let key_pem = key.pair.serialize_pem();
+            for (name, body) in [("server.crt.pem", &signed.cert_pem), ("server.key.pem", &key_pem), ("ca.pem", &state.ca.cert_pem)] {
+                let path = out.join(name);
+                let _ = std::fs::remove_file(&path);
+                crate::pki::kek::write_private(&path, body.as_bytes())?;
+            }
+            println!("Wrote server.crt.pem, server.key.pem and ca.pem to {}", out.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Layered configuration: embedded defaults, then an optional TOML file, then `OUTFLOW_*`
+//! environment variables, then command-line flags (applied by the CLI).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::pki::KeyAlgorithm;
+
+/// Everything `outflow serve` and the admin commands need. Every field has a default, so
+/// `outflow serve` runs with no file and no environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds (`OUTFLOW_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the generated key-encryption key (`OUTFLOW_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// sqlx database URL; defaults to `sqlite://<data_dir>/outflow.db` (`OUTFLOW_DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// Base64 of the 32-byte key that encrypts secrets at rest (`OUTFLOW_KEK`). When absent, one
+    /// is generated into `<data_dir>/kek.key` with a warning: fine for a demo, not for production.
+    pub kek: Option<String>,
+    /// Public bootstrap brokers written into every bundle, `host:port` (`OUTFLOW_BROKERS`, comma separated).
+    pub brokers: Vec<String>,
+    /// Set the `Secure` flag on the dashboard's cookies (`OUTFLOW_COOKIE_SECURE`); on when served over TLS.
+    pub cookie_secure: bool,
+    /// Dashboard session lifetime in minutes (`OUTFLOW_SESSION_MINUTES`).
+    pub session_minutes: i64,
+    pub ca: CaConfig,
+    pub credentials: CredentialConfig,
+    pub bundle: BundleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    /// CA common name; also the bundle's CA file name, `<name>.pem` (`OUTFLOW_CA_NAME`).
+    pub name: String,
+    /// Key algorithm for a CA created on first start (`OUTFLOW_CA_KEY_ALGORITHM`).
+    pub key_algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Client certificate lifetime (`OUTFLOW_CREDENTIAL_VALIDITY_DAYS`).
+    pub validity_days: u32,
+    /// Client key algorithm (`OUTFLOW_CREDENTIAL_KEY_ALGORITHM`).
+    pub key_algorithm: KeyAlgorithm,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BundleConfig {
+    /// Where the README tells Filebeat users to put the bundle files (`filebeat.yml` paths).
+    pub filebeat_dir: String,
+    /// Where the README tells Logstash users to put the bundle files (`kafka-logstash.conf` paths).
+    pub logstash_dir: String,
+    /// PBKDF2 iterations protecting the key PEM and the PKCS#12 files.
+    pub pbkdf2_iterations: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            kek: None,
+            brokers: vec!["localhost:9093".into()],
+            cookie_secure: false,
+            session_minutes: 12 * 60,
+            ca: CaConfig::default(),
+            credentials: CredentialConfig::default(),
+            bundle: BundleConfig::default(),
+        }
+    }
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        Self { name: "outflowCA".into(), key_algorithm: KeyAlgorithm::EcdsaP256, validity_days: 3650 }
+    }
+}
+
+impl Default for CredentialConfig {
+    fn default() -> Self {
+        Self { validity_days: 365, key_algorithm: KeyAlgorithm::EcdsaP256 }
+    }
+}
+
+impl Default for BundleConfig {
+    fn default() -> Self {
+        Self {
+            filebeat_dir: "/etc/filebeat/outflow".into(),
+            logstash_dir: "/etc/logstash/outflow".into(),
+            pbkdf2_iterations: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given), overlaid by the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies `OUTFLOW_*` overrides read through `var` (injected so tests need not touch the
+    /// process environment).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+        }
+        if let Some(v) = var("OUTFLOW_LISTEN") {
+            self.listen = parse("OUTFLOW_LISTEN", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("OUTFLOW_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("OUTFLOW_KEK") {
+            self.kek = Some(v);
+        }
+        if let Some(v) = var("OUTFLOW_BROKERS") {
+            self.brokers = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        if let Some(v) = var("OUTFLOW_COOKIE_SECURE") {
+            self.cookie_secure = parse("OUTFLOW_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_SESSION_MINUTES") {
+            self.session_minutes = parse("OUTFLOW_SESSION_MINUTES", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_CA_NAME") {
+            self.ca.name = v;
+        }
+        if let Some(v) = var("OUTFLOW_CA_KEY_ALGORITHM") {
+            self.ca.key_algorithm = parse("OUTFLOW_CA_KEY_ALGORITHM", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_CREDENTIAL_VALIDITY_DAYS") {
+            self.credentials.validity_days = parse("OUTFLOW_CREDENTIAL_VALIDITY_DAYS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_CREDENTIAL_KEY_ALGORITHM") {
+            self.credentials.key_algorithm = parse("OUTFLOW_CREDENTIAL_KEY_ALGORITHM", v)?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.brokers.is_empty() {
+            bail!("brokers: at least one public broker address is required");
+        }
+        for broker in &self.brokers {
+            let port_ok = broker.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                bail!("brokers: {broker:?} is not host:port");
+            }
+        }
+        let name_ok = !self.ca.name.is_empty()
+            && self.ca.name.len() <= 64
+            && self.ca.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !name_ok {
+            bail!("ca.name: use 1-64 letters, digits, '-', '_' or '.' (it becomes a file name in the bundle)");
+        }
+        if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
+            bail!("validity_days must be at least 1");
+        }
+        if self.session_minutes <= 0 {
+            bail!("session_minutes must be positive");
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("outflow.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut config: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nbrokers = [\"a:9093\"]\n").unwrap();
+        config
+            .apply_env(|name| match name {
+                "OUTFLOW_LISTEN" => Some("0.0.0.0:8081".into()),
+                "OUTFLOW_BROKERS" => Some("k1:9093, k2:9093".into()),
+                "OUTFLOW_CA_KEY_ALGORITHM" => Some("rsa-3072".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(config.brokers, ["k1:9093", "k2:9093"]);
+        assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa3072);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.database_url(), "sqlite://./data/outflow.db");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_brokers() {
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+        let config = Config { brokers: vec!["no-port".into()], ..Config::default() };
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! outflow: control plane for streaming CDN logs to customers over Kafka.
+//!
+//! One folder per feature; `app` assembles them into a server, `cli` is the command line.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bundle;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod pki;
+pub mod tenants;
+pub mod web;
+
+pub use app::{App, AppState};
+pub use config::Config;

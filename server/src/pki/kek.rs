@@ -1,0 +1,136 @@
+//! The key-encryption key (KEK): seals every secret outflow keeps at rest (CA key, tenant keys,
+//! bundle passwords) with AES-256-GCM. The context string is authenticated as associated data,
+//! so a sealed value copied into another row does not open.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// File the embedded default keeps its generated KEK in.
+pub const KEK_FILE: &str = "kek.key";
+
+pub struct Kek {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(<redacted>)")
+    }
+}
+
+impl Kek {
+    pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
+        if bytes.len() != 32 {
+            bail!("the key-encryption key must be 32 bytes (base64 of 32 random bytes), got {}", bytes.len());
+        }
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| anyhow::anyhow!("invalid KEK"))?;
+        Ok(Self { key: LessSafeKey::new(key), rng: SystemRandom::new() })
+    }
+
+    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
+        let bytes = BASE64.decode(text.trim()).context("the key-encryption key is not valid base64")?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The configured KEK, or the one generated under `data_dir` (created on first use, with a
+    /// loud warning: whoever can read the data dir can then read the secrets).
+    pub fn load_or_generate(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        if let Some(text) = configured {
+            return Self::from_base64(text);
+        }
+        let path = data_dir.join(KEK_FILE);
+        let kek = match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(&text).with_context(|| format!("reading {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+                write_private(&path, BASE64.encode(bytes).as_bytes())?;
+                Self::from_bytes(&bytes)?
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        tracing::warn!(
+            path = %path.display(),
+            "USING A GENERATED KEY-ENCRYPTION KEY STORED NEXT TO THE DATABASE. Secrets at rest are \
+             only as safe as this directory. In production set OUTFLOW_KEK (or `kek` in the config \
+             file) from a secret store."
+        );
+        Ok(kek)
+    }
+
+    /// Encrypts `plaintext`; output is nonce || ciphertext || tag.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).expect("system randomness");
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+        out.extend_from_slice(&nonce);
+        let mut body = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut body)
+            .expect("AES-GCM seal cannot fail for in-memory sizes");
+        out.extend_from_slice(&body);
+        out
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            bail!("sealed value for {context} is truncated");
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).expect("length checked");
+        let mut body = body.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut body)
+            .map_err(|_| anyhow::anyhow!("cannot decrypt {context}: wrong key-encryption key or corrupted data"))?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_context_binding() {
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let sealed = kek.seal("credential 83.1 key", b"secret");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(kek.open("credential 83.1 key", &sealed).unwrap(), b"secret");
+        assert!(kek.open("credential 84.1 key", &sealed).is_err());
+        let other = Kek::from_bytes(&[8u8; 32]).unwrap();
+        assert!(other.open("credential 83.1 key", &sealed).is_err());
+    }
+
+    #[test]
+    fn generated_kek_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Kek::load_or_generate(None, dir.path()).unwrap();
+        let sealed = a.seal("x", b"y");
+        let b = Kek::load_or_generate(None, dir.path()).unwrap();
+        assert_eq!(b.open("x", &sealed).unwrap(), b"y");
+    }
+
+    #[test]
+    fn rejects_short_keys() {
+        assert!(Kek::from_base64("AAAA").is_err());
+    }
+}
