@@ -19,10 +19,10 @@ pub enum Error {
     Conflict(String),
     /// Input that parsed but is not acceptable; `field` names the offending input.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
-    /// A request body that is not the JSON the route expects.
-    #[error("{0}")]
-    BadBody(String),
+    Invalid { field: String, message: String },
+    /// A request body that is not the JSON the route expects (status 415, 413 or 422).
+    #[error("{1}")]
+    BadBody(StatusCode, String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -32,8 +32,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -42,7 +42,8 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Invalid { .. } | Self::BadBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadBody(status, _) => *status,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,7 +55,7 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Invalid { .. } => "invalid",
-            Self::BadBody(_) => "invalid_body",
+            Self::BadBody(..) => "invalid_body",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
     }
@@ -93,7 +94,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         self.log_if_server_error();
         let field = match &self {
-            Self::Invalid { field, .. } => Some((*field).to_owned()),
+            Self::Invalid { field, .. } => Some(field.clone()),
             _ => None,
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code().into(), message: self.public_message(), field } };

@@ -77,6 +77,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// Turns a JSON rejection into an API error. Deserialization errors become `invalid` with the
+/// field named when serde names it ("missing field `name`", "id: invalid type ...").
 fn json_error(rejection: JsonRejection) -> Error {
-    Error::BadBody(rejection.body_text())
+    let text = rejection.body_text();
+    if let JsonRejection::JsonDataError(_) = rejection
+        && let Some(field) = field_of(&text)
+    {
+        return Error::invalid(field, text);
+    }
+    Error::BadBody(rejection.status(), text)
+}
+
+fn field_of(message: &str) -> Option<String> {
+    let detail = message.split_once("target type: ").map_or(message, |(_, d)| d);
+    for marker in ["missing field `", "unknown field `"] {
+        if let Some((_, rest)) = detail.split_once(marker) {
+            return rest.split_once('`').map(|(field, _)| field.to_owned());
+        }
+    }
+    // serde_path_to_error prefixes the path: "id: invalid type: string ...".
+    detail
+        .split_once(": ")
+        .map(|(path, _)| path)
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn names_the_field_of_serde_errors() {
+        let missing = "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 8";
+        assert_eq!(field_of(missing).as_deref(), Some("name"));
+        let wrong = "Failed to deserialize the JSON body into the target type: id: invalid type: string \"x\", expected i64 at line 1 column 10";
+        assert_eq!(field_of(wrong).as_deref(), Some("id"));
+        let unknown = "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
+        assert_eq!(field_of(unknown).as_deref(), Some("nmae"));
+    }
 }

@@ -120,12 +120,19 @@ pub fn files(data: &BundleData, ca: &Ca, secrets: &CredentialSecrets, iterations
         (data.truststore_file.clone(), truststore(&ca.name, &ca.cert_der, password, iterations)?),
         ("password.txt".into(), format!("{password}\n").into_bytes()),
         (data.ca_file.clone(), ca.cert_pem.clone().into_bytes()),
-        ("filebeat.yml".into(), FilebeatYml { b: data }.render()?.into_bytes()),
-        ("kafka-logstash.conf".into(), LogstashConf { b: data }.render()?.into_bytes()),
-        ("consumer.py".into(), ConsumerPy { b: data }.render()?.into_bytes()),
-        ("kcat.conf".into(), KcatConf { b: data }.render()?.into_bytes()),
-        ("README.txt".into(), ReadmeTxt { b: data }.render()?.into_bytes()),
+        ("filebeat.yml".into(), render(FilebeatYml { b: data })?),
+        ("kafka-logstash.conf".into(), render(LogstashConf { b: data })?),
+        ("consumer.py".into(), render(ConsumerPy { b: data })?),
+        ("kcat.conf".into(), render(KcatConf { b: data })?),
+        ("README.txt".into(), render(ReadmeTxt { b: data })?),
     ])
+}
+
+/// Renders a template with the final newline askama trims.
+fn render(template: impl Template) -> anyhow::Result<Vec<u8>> {
+    let mut text = template.render()?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 /// Packs files into a zip; every entry is readable by its owner only.

@@ -45,6 +45,16 @@ pub enum CredentialState {
     Expired,
 }
 
+impl CredentialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 impl CredentialRow {
     pub fn state_at(&self, now: i64) -> CredentialState {
         if self.state == "revoked" {
