@@ -1,0 +1,241 @@
+//! REST API behaviour as a client sees it: auth, tenants, activation, credentials, bundle.
+
+mod common;
+
+use common::{spawn_app, unzip};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn every_api_route_requires_an_operator_token() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    let routes = [
+        (Method::GET, "/api/v1/tenants"),
+        (Method::POST, "/api/v1/tenants"),
+        (Method::GET, "/api/v1/tenants/83"),
+        (Method::DELETE, "/api/v1/tenants/83"),
+        (Method::PUT, "/api/v1/tenants/83/streaming"),
+        (Method::GET, "/api/v1/tenants/83/streaming"),
+        (Method::DELETE, "/api/v1/tenants/83/streaming"),
+        (Method::GET, "/api/v1/tenants/83/credentials"),
+        (Method::POST, "/api/v1/tenants/83/credentials"),
+        (Method::DELETE, "/api/v1/tenants/83/credentials/1"),
+        (Method::GET, "/api/v1/tenants/83/bundle.zip"),
+    ];
+    for (method, path) in &routes {
+        let (status, body) = app.call(method.clone(), path, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without token");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let (status, _) = app.call(method.clone(), path, Some("of_not-a-real-token"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with unknown token");
+        let (status, body) = app.call(method.clone(), path, Some(&app.agent.clone()), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with agent token");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    // The agent's attempts changed nothing.
+    let (status, body) = app.op(Method::GET, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["streaming_active"], false);
+
+    // The OpenAPI document lists every one of these routes (it is generated from the handlers).
+    let (status, doc) = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path) in &routes {
+        let templated = path.replace("/83", "/{id}").replace("/credentials/1", "/credentials/{k}");
+        let op = &doc["paths"][&templated][method.as_str().to_lowercase()];
+        assert!(op.is_object(), "openapi.json lacks {method} {templated}");
+        assert!(op["responses"]["401"].is_object(), "{method} {templated} documents 401");
+    }
+}
+
+#[tokio::test]
+async fn tenant_crud_and_bad_input() {
+    let app = spawn_app().await;
+    let (status, body) = app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "Acme"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["id"], 83);
+    assert_eq!(body["topic"], "c83");
+
+    let (status, body) = app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "Other"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "conflict");
+
+    let invalid = [
+        (json!({"id": 0, "name": "x"}), "id"),
+        (json!({"id": 1_000_000, "name": "x"}), "id"),
+        (json!({"id": -3, "name": "x"}), "id"),
+        (json!({"id": "84", "name": "x"}), "id"),
+        (json!({"id": 84, "name": ""}), "name"),
+        (json!({"id": 84, "name": "   "}), "name"),
+        (json!({"id": 84, "name": "n".repeat(101)}), "name"),
+        (json!({"id": 84}), "name"),
+        (json!({"name": "x"}), "id"),
+    ];
+    for (body, field) in invalid {
+        let (status, resp) = app.op(Method::POST, "/api/v1/tenants", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(resp["error"]["field"], field, "{body} -> {resp}");
+        assert!(resp["error"]["message"].as_str().unwrap().contains(field), "{resp}");
+    }
+    // Exactly 100 characters is fine; nothing was half-written by the failures above.
+    let (status, _) = app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 999999, "name": "é".repeat(100)}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = app.op(Method::GET, "/api/v1/tenants", None).await;
+    let ids: Vec<i64> = list.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [83, 999999]);
+
+    // Malformed JSON and a wrong content type are client errors with the same error body.
+    let resp = app.client.post(app.url("/api/v1/tenants")).bearer_auth(&app.operator)
+        .header("content-type", "application/json").body("{\"id\": 5,").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app.client.post(app.url("/api/v1/tenants")).bearer_auth(&app.operator).body("id=5").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_body");
+
+    for (path, status) in [
+        ("/api/v1/tenants/84", StatusCode::NOT_FOUND),
+        ("/api/v1/tenants/0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/tenants/abc", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/tenants/84/streaming", StatusCode::NOT_FOUND),
+        ("/api/v1/tenants/84/credentials", StatusCode::NOT_FOUND),
+    ] {
+        let (got, body) = app.op(Method::GET, path, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"]["message"].is_string());
+    }
+
+    let (status, _) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.op(Method::GET, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn activation_is_idempotent_and_race_free() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+
+    // Bundle before activation: 409.
+    let (status, body) = app.op(Method::GET, "/api/v1/tenants/83/bundle.zip", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = app.client.put(app.url("/api/v1/tenants/83/streaming")).bearer_auth(&app.operator);
+        calls.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let results: Vec<StatusCode> = calls.join_all().await;
+    let created = results.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let ok = results.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!((created, ok), (1, 7), "{results:?}");
+
+    let (status, again) = app.op(Method::PUT, "/api/v1/tenants/83/streaming", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let creds = again["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1, "{again}");
+    assert_eq!(creds[0]["cn"], "c83.1");
+    assert_eq!(creds[0]["state"], "active");
+    assert_eq!(again["group_prefix"], "c83_");
+    let topics: Vec<(String, i64)> = again["topics"].as_array().unwrap().iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["partitions"].as_i64().unwrap())).collect();
+    assert_eq!(topics, [("c83".to_owned(), 2), ("c83_waf".to_owned(), 2)]);
+
+    let (status, status_body) = app.op(Method::GET, "/api/v1/tenants/83/streaming", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_body["active"], true);
+    assert_eq!(status_body["reconcile"]["status"], "pending");
+
+    // An active tenant cannot be deleted by accident.
+    let (status, _) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn rotation_revocation_and_the_bundle_follow_the_newest_active_credential() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+
+    let (status, _) = app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "rotation needs streaming active");
+
+    app.activate(83).await;
+    let first = unzip(&app.bundle(83).await);
+    let again = unzip(&app.bundle(83).await);
+    // Same credential on every download (the key is stored, not regenerated).
+    assert_eq!(first["c83.crt.pem"], again["c83.crt.pem"]);
+    assert_eq!(first["password.txt"], again["password.txt"]);
+
+    let (status, rotated) = app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(rotated["cn"], "c83.2");
+    assert_eq!(rotated["k"], 2);
+    let second = unzip(&app.bundle(83).await);
+    assert_ne!(first["c83.crt.pem"], second["c83.crt.pem"]);
+    assert_ne!(first["password.txt"], second["password.txt"]);
+
+    let (_, list) = app.op(Method::GET, "/api/v1/tenants/83/credentials", None).await;
+    let states: Vec<(String, String)> = list.as_array().unwrap().iter()
+        .map(|c| (c["cn"].as_str().unwrap().to_owned(), c["state"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(states, [("c83.1".into(), "active".into()), ("c83.2".into(), "active".into())]);
+    for c in list.as_array().unwrap() {
+        assert_eq!(c["serial"].as_str().unwrap().len(), 32);
+        assert!(c["not_after"].as_str().unwrap().ends_with('Z'));
+        assert!(c.get("password").is_none() && c.get("key").is_none());
+    }
+
+    // Revoking the newest falls back to the previous one in the bundle.
+    let (status, revoked) = app.op(Method::DELETE, "/api/v1/tenants/83/credentials/2", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["state"], "revoked");
+    let (status, _) = app.op(Method::DELETE, "/api/v1/tenants/83/credentials/2", None).await;
+    assert_eq!(status, StatusCode::OK, "revocation is idempotent");
+    assert_eq!(unzip(&app.bundle(83).await)["c83.crt.pem"], first["c83.crt.pem"]);
+
+    for (path, status) in [
+        ("/api/v1/tenants/83/credentials/9", StatusCode::NOT_FOUND),
+        ("/api/v1/tenants/83/credentials/0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/tenants/83/credentials/x", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/tenants/84/credentials/1", StatusCode::NOT_FOUND),
+    ] {
+        let (got, body) = app.op(Method::DELETE, path, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+    }
+
+    // With every credential revoked there is nothing to download.
+    app.op(Method::DELETE, "/api/v1/tenants/83/credentials/1", None).await;
+    let (status, body) = app.op(Method::GET, "/api/v1/tenants/83/bundle.zip", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A fresh rotation issues k = 3; deactivation revokes everything.
+    let (_, third) = app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    assert_eq!(third["cn"], "c83.3");
+    let (status, deactivated) = app.op(Method::DELETE, "/api/v1/tenants/83/streaming", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deactivated["active"], false);
+    assert!(deactivated["credentials"].as_array().unwrap().iter().all(|c| c["state"] == "revoked"));
+    let (status, _) = app.op(Method::GET, "/api/v1/tenants/83/bundle.zip", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Re-activation issues the next credential number, never reusing a principal.
+    let reactivated = app.activate(83).await;
+    let active: Vec<&str> = reactivated["credentials"].as_array().unwrap().iter()
+        .filter(|c| c["state"] == "active").map(|c| c["cn"].as_str().unwrap()).collect();
+    assert_eq!(active, ["c83.4"]);
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    app.activate(83).await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("outflow_tenants 1\n"), "{metrics}");
+    assert!(metrics.contains("outflow_tenants_streaming_active 1\n"), "{metrics}");
+    assert!(metrics.contains("outflow_credentials_active 1\n"), "{metrics}");
+}
