@@ -1,0 +1,93 @@
+//! Nothing secret is stored in the clear: after issuing credentials, importing a CA and creating
+//! tokens, no file under the data dir contains a private key, a bundle password or a token.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine;
+use common::binary::{outflow, run_ok};
+use common::spawn_app_with;
+use outflow::pki::credentials;
+use outflow::tenants::TenantId;
+use reqwest::Method;
+
+/// The 32-byte private scalar inside an EC PKCS#8 DER (ECPrivateKey: version 1, then the key).
+fn ec_scalar(pkcs8: &[u8]) -> Vec<u8> {
+    let at = pkcs8.windows(5).position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20]).expect("EC private key");
+    pkcs8[at + 5..at + 37].to_vec()
+}
+
+fn data_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn assert_absent(files: &[(String, Vec<u8>)], what: &str, needle: &[u8]) {
+    assert!(needle.len() >= 16, "{what}: needle too short to be meaningful");
+    for (name, bytes) in files {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{what} found in plaintext in {name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_plaintext_secrets_in_the_data_dir() {
+    let work = tempfile::tempdir().unwrap();
+
+    // An imported CA whose key we know.
+    run_ok("openssl", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"], work.path());
+    run_ok(
+        "openssl",
+        &["req", "-x509", "-key", "ca.key", "-subj", "/CN=importedCA", "-days", "30", "-out", "ca.crt",
+          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        work.path(),
+    );
+    let ca_key_pem = std::fs::read_to_string(work.path().join("ca.key")).unwrap();
+    let ca_cert_pem = std::fs::read_to_string(work.path().join("ca.crt")).unwrap();
+    // Imported with the CLI before the server first starts, as an operator would.
+    let app = spawn_app_with(|config| {
+        let out = outflow(&config.data_dir, &[], &["ca", "import", "--cert", &work.path().join("ca.crt").display().to_string(), "--key", &work.path().join("ca.key").display().to_string(), "--name", "importedCA"]);
+        assert!(out.contains("Imported CA"), "{out}");
+    })
+    .await;
+    let ca_der = outflow::pki::ca::pem_to_der(&ca_key_pem, "PRIVATE KEY").unwrap();
+
+    app.create_tenant(83, "Acme").await;
+    app.activate(83).await;
+    app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    let tenant = TenantId::parse(83).unwrap();
+    let second = credentials::newest_active(&app.state, tenant).await.unwrap().unwrap();
+    assert_eq!(second.row.cn, "c83.2");
+    app.op(Method::DELETE, "/api/v1/tenants/83/credentials/2", None).await;
+    let first = credentials::newest_active(&app.state, tenant).await.unwrap().unwrap();
+    assert_eq!(first.row.cn, "c83.1");
+
+    let files = data_files(app.dir.path());
+    assert!(files.iter().any(|(n, _)| n.ends_with("outflow.db")), "database file expected in the data dir");
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der)[..48].as_bytes().to_vec();
+
+    assert_absent(&files, "CA private key (PKCS#8)", &ca_der);
+    assert_absent(&files, "CA private key (PEM body)", &b64(&ca_der));
+    assert_absent(&files, "CA private scalar", &ec_scalar(&ca_der));
+    for secrets in [&first, &second] {
+        let cn = &secrets.row.cn;
+        assert_absent(&files, &format!("{cn} private key (PKCS#8)"), &secrets.key.pkcs8_der);
+        assert_absent(&files, &format!("{cn} private key (PEM body)"), &b64(&secrets.key.pkcs8_der));
+        assert_absent(&files, &format!("{cn} private scalar"), &ec_scalar(&secrets.key.pkcs8_der));
+        assert_absent(&files, &format!("{cn} password"), secrets.password.as_bytes());
+    }
+    assert_absent(&files, "operator token", app.operator.as_bytes());
+    assert_absent(&files, "agent token", app.agent.as_bytes());
+
+    // The checks above are not vacuous: the certificates themselves are stored.
+    let stored = files.iter().any(|(_, b)| b.windows(first.row.serial.len()).any(|w| w == first.row.serial.as_bytes()));
+    assert!(stored, "expected the credential rows in the data dir");
+
+    // And the bundle built from the imported CA carries it.
+    let bundle = common::unzip(&app.bundle(83).await);
+    assert_eq!(bundle["importedCA.pem"], ca_cert_pem.trim().as_bytes().iter().chain(b"\n").copied().collect::<Vec<u8>>());
+}
