@@ -1,0 +1,128 @@
+//! The dashboard without JavaScript: plain form posts and redirects, as a browser without
+//! scripts would make them.
+
+mod common;
+
+use common::{TestApp, spawn_app, unzip};
+use reqwest::StatusCode;
+
+/// The value of the first hidden `csrf` field on a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let resp = client.get(app.url(path)).send().await.unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn post(client: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+async fn sign_in(app: &TestApp) -> (reqwest::Client, String) {
+    let client = browser();
+    let (_, page) = get(&client, app, "/login").await;
+    let resp = post(&client, app, "/login", &[("csrf", &csrf_of(&page)), ("token", &app.operator)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("outflow_session=")).expect("session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let (status, page) = get(&client, app, "/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    (client, csrf_of(&page))
+}
+
+#[tokio::test]
+async fn sign_in_requires_an_operator_token_and_a_matching_form_token() {
+    let app = spawn_app().await;
+    let client = browser();
+    let (status, _) = get(&client, &app, "/tenants").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "pages redirect to sign-in without a session");
+
+    get(&client, &app, "/login").await;
+    let resp = post(&client, &app, "/login", &[("csrf", "forged"), ("token", &app.operator)]).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let (_, page) = get(&client, &app, "/login").await;
+    let resp = post(&client, &app, "/login", &[("csrf", &csrf_of(&page)), ("token", &app.agent)]).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "agent tokens cannot sign in");
+    assert!(resp.text().await.unwrap().contains("not a valid operator token"));
+
+    let (client, csrf) = sign_in(&app).await;
+    let resp = post(&client, &app, "/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (status, _) = get(&client, &app, "/tenants").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn operator_creates_activates_rotates_and_downloads_without_javascript() {
+    let app = spawn_app().await;
+    let (client, csrf) = sign_in(&app).await;
+
+    // A form post with a missing or wrong CSRF token changes nothing.
+    for bad in [vec![("id", "83"), ("name", "Acme")], vec![("id", "83"), ("name", "Acme"), ("csrf", "wrong")]] {
+        let resp = post(&client, &app, "/tenants", &bad).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+    let (_, list) = app.op(reqwest::Method::GET, "/api/v1/tenants", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+
+    // Bad input re-renders the form naming the field, keeping what was typed.
+    let resp = post(&client, &app, "/tenants", &[("id", "0"), ("name", "Acme"), ("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id: tenant id must be between 1 and 999999"), "{html}");
+    assert!(html.contains("value=\"Acme\""));
+
+    let resp = post(&client, &app, "/tenants", &[("id", "83"), ("name", "Acme <script>"), ("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/tenants/83/streaming?notice=created");
+    let (_, page) = get(&client, &app, "/tenants").await;
+    assert!(page.contains("Acme &#60;script&#62;") || page.contains("Acme &lt;script&gt;"), "names are escaped");
+
+    let (status, page) = get(&client, &app, "/tenants/83/streaming").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Activate streaming"));
+    let resp = post(&client, &app, "/tenants/83/streaming/activate", &[("csrf", "nope")]).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = post(&client, &app, "/tenants/83/streaming/activate", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    let (_, page) = get(&client, &app, "/tenants/83/streaming?notice=activated").await;
+    for needle in ["Streaming activated", "localhost:9093", "<code>c83</code>", "<code>c83_waf</code>", "<code>c83_</code>",
+        "c83.1", "/tenants/83/bundle.zip", "same group id", "different group ids", "With 2 partitions"] {
+        assert!(page.contains(needle), "Streaming tab lacks {needle}");
+    }
+
+    let resp = post(&client, &app, "/tenants/83/credentials/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = post(&client, &app, "/tenants/83/credentials/1/revoke", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get(&client, &app, "/tenants/83/streaming").await;
+    assert!(page.contains("c83.2") && page.contains("revoked"), "credentials table shows rotation and revocation");
+
+    let resp = client.get(app.url("/tenants/83/bundle.zip")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let files = unzip(&resp.bytes().await.unwrap());
+    assert!(String::from_utf8_lossy(&files["README.txt"]).contains("CN=c83.2"));
+
+    // Errors are pages with real status codes.
+    let (status, page) = get(&client, &app, "/tenants/84/streaming").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("tenant 84 does not exist"));
+}
+
+#[tokio::test]
+async fn static_assets_are_served() {
+    let app = spawn_app().await;
+    let resp = app.client.get(app.url("/static/style.css")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+}
