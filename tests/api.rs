@@ -79,17 +79,26 @@ async fn tenant_crud_and_bad_input() {
         assert!(resp["error"]["message"].as_str().unwrap().contains(field), "{resp}");
     }
     // Exactly 100 characters is fine; nothing was half-written by the failures above.
-    let (status, _) = app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 999999, "name": "é".repeat(100)}))).await;
+    let (status, _) =
+        app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 999999, "name": "é".repeat(100)}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, list) = app.op(Method::GET, "/api/v1/tenants", None).await;
     let ids: Vec<i64> = list.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [83, 999999]);
 
     // Malformed JSON and a wrong content type are client errors with the same error body.
-    let resp = app.client.post(app.url("/api/v1/tenants")).bearer_auth(&app.operator)
-        .header("content-type", "application/json").body("{\"id\": 5,").send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/tenants"))
+        .bearer_auth(&app.operator)
+        .header("content-type", "application/json")
+        .body("{\"id\": 5,")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = app.client.post(app.url("/api/v1/tenants")).bearer_auth(&app.operator).body("id=5").send().await.unwrap();
+    let resp =
+        app.client.post(app.url("/api/v1/tenants")).bearer_auth(&app.operator).body("id=5").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_body");
@@ -140,8 +149,12 @@ async fn activation_is_idempotent_and_race_free() {
     assert_eq!(creds[0]["cn"], "c83.1");
     assert_eq!(creds[0]["state"], "active");
     assert_eq!(again["group_prefix"], "c83_");
-    let topics: Vec<(String, i64)> = again["topics"].as_array().unwrap().iter()
-        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["partitions"].as_i64().unwrap())).collect();
+    let topics: Vec<(String, i64)> = again["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["partitions"].as_i64().unwrap()))
+        .collect();
     assert_eq!(topics, [("c83".to_owned(), 2), ("c83_waf".to_owned(), 2)]);
 
     let (status, status_body) = app.op(Method::GET, "/api/v1/tenants/83/streaming", None).await;
@@ -178,8 +191,12 @@ async fn rotation_revocation_and_the_bundle_follow_the_newest_active_credential(
     assert_ne!(first["password.txt"], second["password.txt"]);
 
     let (_, list) = app.op(Method::GET, "/api/v1/tenants/83/credentials", None).await;
-    let states: Vec<(String, String)> = list.as_array().unwrap().iter()
-        .map(|c| (c["cn"].as_str().unwrap().to_owned(), c["state"].as_str().unwrap().to_owned())).collect();
+    let states: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["cn"].as_str().unwrap().to_owned(), c["state"].as_str().unwrap().to_owned()))
+        .collect();
     assert_eq!(states, [("c83.1".into(), "active".into()), ("c83.2".into(), "active".into())]);
     for c in list.as_array().unwrap() {
         assert_eq!(c["serial"].as_str().unwrap().len(), 32);
@@ -222,8 +239,13 @@ async fn rotation_revocation_and_the_bundle_follow_the_newest_active_credential(
 
     // Re-activation issues the next credential number, never reusing a principal.
     let reactivated = app.activate(83).await;
-    let active: Vec<&str> = reactivated["credentials"].as_array().unwrap().iter()
-        .filter(|c| c["state"] == "active").map(|c| c["cn"].as_str().unwrap()).collect();
+    let active: Vec<&str> = reactivated["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "active")
+        .map(|c| c["cn"].as_str().unwrap())
+        .collect();
     assert_eq!(active, ["c83.4"]);
 }
 

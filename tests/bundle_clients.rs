@@ -26,9 +26,19 @@ async fn download_bundle(server: &Server, tenant: i64) -> Vec<u8> {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let activated = client.put(format!("{}/api/v1/tenants/{tenant}/streaming", server.base)).bearer_auth(&token).send().await.unwrap();
+    let activated = client
+        .put(format!("{}/api/v1/tenants/{tenant}/streaming", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(activated.status(), 201);
-    let zip = client.get(format!("{}/api/v1/tenants/{tenant}/bundle.zip", server.base)).bearer_auth(&token).send().await.unwrap();
+    let zip = client
+        .get(format!("{}/api/v1/tenants/{tenant}/bundle.zip", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(zip.status(), 200);
     assert_eq!(zip.headers()["content-disposition"], format!("attachment; filename=\"c{tenant}.zip\""));
     zip.bytes().await.unwrap().to_vec()
@@ -47,8 +57,11 @@ async fn ecdsa_bundle_works_with_real_clients() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rsa_bundle_works_with_real_clients() {
-    check_bundle_with_real_clients(&[("OUTFLOW_CA_KEY_ALGORITHM", "rsa-3072"), ("OUTFLOW_CREDENTIAL_KEY_ALGORITHM", "rsa-2048")])
-        .await;
+    check_bundle_with_real_clients(&[
+        ("OUTFLOW_CA_KEY_ALGORITHM", "rsa-3072"),
+        ("OUTFLOW_CREDENTIAL_KEY_ALGORITHM", "rsa-2048"),
+    ])
+    .await;
 }
 
 async fn check_bundle_with_real_clients(extra_env: &[(&str, &str)]) {
@@ -60,8 +73,17 @@ async fn check_bundle_with_real_clients(extra_env: &[(&str, &str)]) {
 
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     let mut expected = vec![
-        "README.txt", "c83.crt.pem", "c83.key.pem", "c83.keystore.p12", "consumer.py", "filebeat.yml",
-        "kafka-logstash.conf", "kcat.conf", "password.txt", "transparentcdnCA.pem", "truststore.p12",
+        "README.txt",
+        "c83.crt.pem",
+        "c83.key.pem",
+        "c83.keystore.p12",
+        "consumer.py",
+        "filebeat.yml",
+        "kafka-logstash.conf",
+        "kcat.conf",
+        "password.txt",
+        "transparentcdnCA.pem",
+        "truststore.p12",
     ];
     expected.sort();
     assert_eq!(names, expected);
@@ -90,7 +112,11 @@ async fn check_bundle_with_real_clients(extra_env: &[(&str, &str)]) {
 
     let verify = run_ok("openssl", &["verify", "-CAfile", "transparentcdnCA.pem", "c83.crt.pem"], d);
     assert!(verify.contains("c83.crt.pem: OK"), "{verify}");
-    let text = run_ok("openssl", &["x509", "-in", "c83.crt.pem", "-noout", "-subject", "-ext", "extendedKeyUsage,basicConstraints"], d);
+    let text = run_ok(
+        "openssl",
+        &["x509", "-in", "c83.crt.pem", "-noout", "-subject", "-ext", "extendedKeyUsage,basicConstraints"],
+        d,
+    );
     assert!(text.contains("subject=CN = c83.1") || text.contains("subject=CN=c83.1"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
     assert!(text.contains("CA:FALSE"), "{text}");
@@ -98,11 +124,19 @@ async fn check_bundle_with_real_clients(extra_env: &[(&str, &str)]) {
     assert!(ca_text.contains("transparentcdnCA"), "{ca_text}");
 
     // Java sees a private key entry with its chain, and a trusted CA entry.
-    let ks = run_ok("keytool", &["-list", "-v", "-storetype", "PKCS12", "-keystore", "c83.keystore.p12", "-storepass", &password], d);
+    let ks = run_ok(
+        "keytool",
+        &["-list", "-v", "-storetype", "PKCS12", "-keystore", "c83.keystore.p12", "-storepass", &password],
+        d,
+    );
     assert!(ks.contains("Entry type: PrivateKeyEntry"), "{ks}");
     assert!(ks.contains("Certificate chain length: 2"), "{ks}");
     assert!(ks.contains("CN=c83.1"), "{ks}");
-    let ts = run_ok("keytool", &["-list", "-storetype", "PKCS12", "-keystore", "truststore.p12", "-storepass", &password], d);
+    let ts = run_ok(
+        "keytool",
+        &["-list", "-storetype", "PKCS12", "-keystore", "truststore.p12", "-storepass", &password],
+        d,
+    );
     assert!(ts.contains("trustedCertEntry"), "{ts}");
     assert!(ts.contains("contains 1 entry"), "{ts}");
 
@@ -141,7 +175,11 @@ fn check_templates(files: &BTreeMap<String, Vec<u8>>, password: &str) {
     ] {
         assert!(logstash.contains(needle), "kafka-logstash.conf lacks {needle}");
     }
-    assert_eq!(logstash.matches('{').count(), logstash.matches('}').count(), "unbalanced braces in kafka-logstash.conf");
+    assert_eq!(
+        logstash.matches('{').count(),
+        logstash.matches('}').count(),
+        "unbalanced braces in kafka-logstash.conf"
+    );
 
     let consumer = text("consumer.py");
     for needle in [
@@ -206,17 +244,37 @@ print("consumer built")
 /// the bundle's certificate is accepted and shows CN c83.1; one from another CA is refused.
 fn check_mtls_handshake(server: &Server, dir: &Path) {
     let srv = dir.join("srv");
-    outflow(&server.dir, &[], &["ca", "issue-server", "--host", "localhost", "--host", "127.0.0.1", "--out", srv.to_str().unwrap()]);
+    outflow(
+        &server.dir,
+        &[],
+        &["ca", "issue-server", "--host", "localhost", "--host", "127.0.0.1", "--out", srv.to_str().unwrap()],
+    );
 
-    let (accepted, server_log) = handshake(&srv, dir, &["-cert", "c83.crt.pem", "-key", "c83.key.pem", "-pass", "file:password.txt"]);
+    let (accepted, server_log) =
+        handshake(&srv, dir, &["-cert", "c83.crt.pem", "-key", "c83.key.pem", "-pass", "file:password.txt"]);
     assert!(accepted, "handshake with the bundle's certificate failed:\n{server_log}");
     assert!(server_log.contains("subject=CN = c83.1") || server_log.contains("subject=CN=c83.1"), "{server_log}");
     assert!(server_log.contains("hello from c83"), "{server_log}");
 
     run_ok(
         "openssl",
-        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=c83.1",
-          "-keyout", "other.key", "-out", "other.crt", "-days", "1"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=c83.1",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            "1",
+        ],
         dir,
     );
     let (accepted, server_log) = handshake(&srv, dir, &["-cert", "other.crt", "-key", "other.key"]);
@@ -228,10 +286,22 @@ fn check_mtls_handshake(server: &Server, dir: &Path) {
 fn handshake(srv: &Path, dir: &Path, client_cred: &[&str]) -> (bool, String) {
     let port = free_port().to_string();
     let mut s_server = Command::new("openssl")
-        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-naccept", "1", "-Verify", "1", "-verify_return_error"])
-        .arg("-cert").arg(srv.join("server.crt.pem"))
-        .arg("-key").arg(srv.join("server.key.pem"))
-        .arg("-CAfile").arg(srv.join("ca.pem"))
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-naccept",
+            "1",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ])
+        .arg("-cert")
+        .arg(srv.join("server.crt.pem"))
+        .arg("-key")
+        .arg(srv.join("server.key.pem"))
+        .arg("-CAfile")
+        .arg(srv.join("ca.pem"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -255,7 +325,14 @@ fn handshake(srv: &Path, dir: &Path, client_cred: &[&str]) -> (bool, String) {
         }
     }
     let mut s_client = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost", "-verify_return_error"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+        ])
         .args(["-CAfile", "srv/ca.pem"])
         .args(client_cred)
         .current_dir(dir)

@@ -31,8 +31,13 @@ async fn sign_in(app: &TestApp) -> (reqwest::Client, String) {
     let (_, page) = get(&client, app, "/login").await;
     let resp = post(&client, app, "/login", &[("csrf", &csrf_of(&page)), ("token", &app.operator)]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let cookie = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("outflow_session=")).expect("session cookie");
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("outflow_session="))
+        .expect("session cookie");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let (status, page) = get(&client, app, "/tenants").await;
     assert_eq!(status, StatusCode::OK);
@@ -96,8 +101,18 @@ async fn operator_creates_activates_rotates_and_downloads_without_javascript() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 
     let (_, page) = get(&client, &app, "/tenants/83/streaming?notice=activated").await;
-    for needle in ["Streaming activated", "localhost:9093", "<code>c83</code>", "<code>c83_waf</code>", "<code>c83_</code>",
-        "c83.1", "/tenants/83/bundle.zip", "same group id", "different group ids", "With 2 partitions"] {
+    for needle in [
+        "Streaming activated",
+        "localhost:9093",
+        "<code>c83</code>",
+        "<code>c83_waf</code>",
+        "<code>c83_</code>",
+        "c83.1",
+        "/tenants/83/bundle.zip",
+        "same group id",
+        "different group ids",
+        "With 2 partitions",
+    ] {
         assert!(page.contains(needle), "Streaming tab lacks {needle}");
     }
 

@@ -39,18 +39,49 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     let work = tempfile::tempdir().unwrap();
 
     // An imported CA whose key we know.
-    run_ok("openssl", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"], work.path());
     run_ok(
         "openssl",
-        &["req", "-x509", "-key", "ca.key", "-subj", "/CN=importedCA", "-days", "30", "-out", "ca.crt",
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"],
+        work.path(),
+    );
+    run_ok(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=importedCA",
+            "-days",
+            "30",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         work.path(),
     );
     let ca_key_pem = std::fs::read_to_string(work.path().join("ca.key")).unwrap();
     let ca_cert_pem = std::fs::read_to_string(work.path().join("ca.crt")).unwrap();
     // Imported with the CLI before the server first starts, as an operator would.
     let app = spawn_app_with(|config| {
-        let out = outflow(&config.data_dir, &[], &["ca", "import", "--cert", &work.path().join("ca.crt").display().to_string(), "--key", &work.path().join("ca.key").display().to_string(), "--name", "importedCA"]);
+        let out = outflow(
+            &config.data_dir,
+            &[],
+            &[
+                "ca",
+                "import",
+                "--cert",
+                &work.path().join("ca.crt").display().to_string(),
+                "--key",
+                &work.path().join("ca.key").display().to_string(),
+                "--name",
+                "importedCA",
+            ],
+        );
         assert!(out.contains("Imported CA"), "{out}");
     })
     .await;
@@ -68,7 +99,7 @@ async fn no_plaintext_secrets_in_the_data_dir() {
 
     let files = data_files(app.dir.path());
     assert!(files.iter().any(|(n, _)| n.ends_with("outflow.db")), "database file expected in the data dir");
-    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der)[..48].as_bytes().to_vec();
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der).as_bytes()[..48].to_vec();
 
     assert_absent(&files, "CA private key (PKCS#8)", &ca_der);
     assert_absent(&files, "CA private key (PEM body)", &b64(&ca_der));
@@ -89,5 +120,8 @@ async fn no_plaintext_secrets_in_the_data_dir() {
 
     // And the bundle built from the imported CA carries it.
     let bundle = common::unzip(&app.bundle(83).await);
-    assert_eq!(bundle["importedCA.pem"], ca_cert_pem.trim().as_bytes().iter().chain(b"\n").copied().collect::<Vec<u8>>());
+    assert_eq!(
+        bundle["importedCA.pem"],
+        ca_cert_pem.trim().as_bytes().iter().chain(b"\n").copied().collect::<Vec<u8>>()
+    );
 }

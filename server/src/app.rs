@@ -34,7 +34,8 @@ impl AppState {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let db = db::connect(&config.database_url()).await?;
         let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
-        let ca = Ca::load_or_create(&db, &kek, &config.ca.name, config.ca.key_algorithm, config.ca.validity_days).await?;
+        let ca =
+            Ca::load_or_create(&db, &kek, &config.ca.name, config.ca.key_algorithm, config.ca.validity_days).await?;
         Ok(Self { db, config: Arc::new(config), ca: Arc::new(ca), kek: Arc::new(kek) })
     }
 }

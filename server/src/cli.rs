@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, AppState};
 use crate::auth::{self, Role};
 use crate::config::Config;
-use crate::pki::{Ca, KeyAlgorithm, Kek};
+use crate::pki::{Ca, Kek, KeyAlgorithm};
 
 #[derive(Debug, Parser)]
 #[command(name = "outflow", version, about = "Control plane for streaming CDN logs to customers over Kafka")]
@@ -183,7 +183,9 @@ async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
             let signed = state.ca.issue_server(&hosts, &key, days)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let key_pem = key.pair.serialize_pem();
-            for (name, body) in [("server.crt.pem", &signed.cert_pem), ("server.key.pem", &key_pem), ("ca.pem", &state.ca.cert_pem)] {
+            for (name, body) in
+                [("server.crt.pem", &signed.cert_pem), ("server.key.pem", &key_pem), ("ca.pem", &state.ca.cert_pem)]
+            {
                 let path = out.join(name);
                 let _ = std::fs::remove_file(&path);
                 crate::pki::kek::write_private(&path, body.as_bytes())?;

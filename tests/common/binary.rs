@@ -12,7 +12,8 @@ pub fn outflow_bin() -> &'static str {
 
 /// `outflow <args>` with `--data-dir dir` and extra environment; panics on failure.
 pub fn outflow(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = Command::new(outflow_bin()).arg("--data-dir").arg(dir).args(args).envs(env.iter().copied()).output().unwrap();
+    let out =
+        Command::new(outflow_bin()).arg("--data-dir").arg(dir).args(args).envs(env.iter().copied()).output().unwrap();
     assert!(out.status.success(), "outflow {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

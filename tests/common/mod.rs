@@ -26,7 +26,8 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.path().to_owned(), ..Config::default() };
+    let mut config =
+        Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.path().to_owned(), ..Config::default() };
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr();
@@ -47,7 +48,13 @@ impl TestApp {
     }
 
     /// Sends a request with `token` (if any) and returns status and JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -68,7 +75,8 @@ impl TestApp {
     }
 
     pub async fn create_tenant(&self, id: i64, name: &str) {
-        let (status, body) = self.op(Method::POST, "/api/v1/tenants", Some(serde_json::json!({"id": id, "name": name}))).await;
+        let (status, body) =
+            self.op(Method::POST, "/api/v1/tenants", Some(serde_json::json!({"id": id, "name": name}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
@@ -79,7 +87,13 @@ impl TestApp {
     }
 
     pub async fn bundle(&self, id: i64) -> Vec<u8> {
-        let resp = self.client.get(self.url(&format!("/api/v1/tenants/{id}/bundle.zip"))).bearer_auth(&self.operator).send().await.unwrap();
+        let resp = self
+            .client
+            .get(self.url(&format!("/api/v1/tenants/{id}/bundle.zip")))
+            .bearer_auth(&self.operator)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], "application/zip");
         resp.bytes().await.unwrap().to_vec()

@@ -50,9 +50,11 @@ pub async fn revoke_credential(
     Path((id, k)): Path<(String, String)>,
 ) -> Result<Json<CredentialView>> {
     let id = TenantId::parse_str(&id)?;
-    let k = k.parse::<i64>().ok().filter(|k| *k >= 1).ok_or_else(|| {
-        Error::invalid("k", format!("credential number must be a positive integer, got {k:?}"))
-    })?;
+    let k = k
+        .parse::<i64>()
+        .ok()
+        .filter(|k| *k >= 1)
+        .ok_or_else(|| Error::invalid("k", format!("credential number must be a positive integer, got {k:?}")))?;
     let row = credentials::revoke(&state, id, k).await?;
     Ok(Json(CredentialView::from(&row)))
 }

@@ -110,11 +110,13 @@ mod tests {
 
     #[test]
     fn names_the_field_of_serde_errors() {
-        let missing = "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 8";
+        let missing =
+            "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 8";
         assert_eq!(field_of(missing).as_deref(), Some("name"));
         let wrong = "Failed to deserialize the JSON body into the target type: id: invalid type: string \"x\", expected i64 at line 1 column 10";
         assert_eq!(field_of(wrong).as_deref(), Some("id"));
-        let unknown = "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
+        let unknown =
+            "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
         assert_eq!(field_of(unknown).as_deref(), Some("nmae"));
     }
 }

@@ -29,7 +29,11 @@ pub async fn activate(
     params(("id" = i64, Path, description = "tenant id")),
     responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn status(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StreamingStatus>> {
+pub async fn status(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StreamingStatus>> {
     let id = TenantId::parse_str(&id)?;
     Ok(Json(streaming::status(&state, id).await?))
 }

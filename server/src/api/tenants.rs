@@ -45,7 +45,11 @@ pub async fn create_tenant(
 #[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(("id" = i64, Path, description = "tenant id")),
     responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn get_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TenantView>> {
+pub async fn get_tenant(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TenantView>> {
     let id = TenantId::parse_str(&id)?;
     Ok(Json(tenants::get(&state.db, id).await?.into()))
 }

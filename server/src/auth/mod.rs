@@ -7,8 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use sqlx::{FromRow, SqliteExecutor};
 
 use crate::app::AppState;
@@ -102,12 +102,10 @@ pub async fn create_token(db: impl SqliteExecutor<'_>, role: Role, name: &str) -
 
 /// The principal owning `token`, unless unknown or revoked.
 pub async fn authenticate(db: impl SqliteExecutor<'_>, token: &str) -> Result<Option<Principal>, Error> {
-    Ok(sqlx::query_as(
-        "select id as token_id, name, role from api_tokens where token_hash = ? and revoked_at is null",
-    )
-    .bind(hash_token(token))
-    .fetch_optional(db)
-    .await?)
+    Ok(sqlx::query_as("select id as token_id, name, role from api_tokens where token_hash = ? and revoked_at is null")
+        .bind(hash_token(token))
+        .fetch_optional(db)
+        .await?)
 }
 
 /// Extractor for API routes reserved to operators: 401 without a valid bearer token, 403 for

@@ -52,7 +52,10 @@ pub async fn start(state: &AppState, token_id: i64) -> Result<Cookie<'static>, E
 
 pub async fn end(state: &AppState, jar: &CookieJar) -> Result<Cookie<'static>, Error> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
-        sqlx::query("delete from sessions where id_hash = ?").bind(hash_token(cookie.value())).execute(&state.db).await?;
+        sqlx::query("delete from sessions where id_hash = ?")
+            .bind(hash_token(cookie.value()))
+            .execute(&state.db)
+            .await?;
     }
     Ok(session_cookie(state, String::new(), time::Duration::ZERO))
 }

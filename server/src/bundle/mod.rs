@@ -110,13 +110,21 @@ struct ReadmeTxt<'a> {
 }
 
 /// The files of a bundle, in zip order.
-pub fn files(data: &BundleData, ca: &Ca, secrets: &CredentialSecrets, iterations: u32) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub fn files(
+    data: &BundleData,
+    ca: &Ca,
+    secrets: &CredentialSecrets,
+    iterations: u32,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let password = &secrets.password;
     let leaf_der = pem_to_der(&secrets.row.cert_pem, "CERTIFICATE")?;
     Ok(vec![
         (data.cert_file.clone(), secrets.row.cert_pem.clone().into_bytes()),
         (data.key_file.clone(), encrypted_key_pem(&secrets.key.pkcs8_der, password, iterations)?.into_bytes()),
-        (data.keystore_file.clone(), keystore(&data.topic, &secrets.key.pkcs8_der, &leaf_der, &ca.cert_der, password, iterations)?),
+        (
+            data.keystore_file.clone(),
+            keystore(&data.topic, &secrets.key.pkcs8_der, &leaf_der, &ca.cert_der, password, iterations)?,
+        ),
         (data.truststore_file.clone(), truststore(&ca.name, &ca.cert_der, password, iterations)?),
         ("password.txt".into(), format!("{password}\n").into_bytes()),
         (data.ca_file.clone(), ca.cert_pem.clone().into_bytes()),
@@ -138,9 +146,8 @@ fn render(template: impl Template) -> anyhow::Result<Vec<u8>> {
 /// Packs files into a zip; every entry is readable by its owner only.
 pub fn zip(files: &[(String, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o600);
+    let options =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).unix_permissions(0o600);
     for (name, bytes) in files {
         zip.start_file(name.as_str(), options)?;
         zip.write_all(bytes)?;
@@ -185,15 +192,23 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 /// PKCS#8 `ENCRYPTED PRIVATE KEY` PEM with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC): readable by
 /// OpenSSL 1.1+/3, librdkafka, Java and Go (Filebeat 8.x). See README.txt for Filebeat 7.x.
 pub fn encrypted_key_pem(pkcs8_der: &[u8], password: &str, iterations: u32) -> anyhow::Result<String> {
-    let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(iterations, &random_bytes::<16>(), random_bytes::<16>())
-        .map_err(|e| anyhow::anyhow!("PBES2 parameters: {e}"))?;
+    let params =
+        pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(iterations, &random_bytes::<16>(), random_bytes::<16>())
+            .map_err(|e| anyhow::anyhow!("PBES2 parameters: {e}"))?;
     let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8_der).map_err(|e| anyhow::anyhow!("PKCS#8 key: {e}"))?;
     let encrypted = info.encrypt_with_params(params, password).map_err(|e| anyhow::anyhow!("encrypting key: {e}"))?;
     Ok(encrypted.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF).map_err(|e| anyhow::anyhow!("PEM: {e}"))?.to_string())
 }
 
 /// PKCS#12 keystore: the key with its chain (leaf, CA), AES-256/HMAC-SHA256 protected.
-pub fn keystore(alias: &str, pkcs8_der: &[u8], leaf_der: &[u8], ca_der: &[u8], password: &str, iterations: u32) -> anyhow::Result<Vec<u8>> {
+pub fn keystore(
+    alias: &str,
+    pkcs8_der: &[u8],
+    leaf_der: &[u8],
+    ca_der: &[u8],
+    password: &str,
+    iterations: u32,
+) -> anyhow::Result<Vec<u8>> {
     let local_key_id = ring::digest::digest(&ring::digest::SHA256, leaf_der).as_ref()[..20].to_vec();
     let chain = PrivateKeyChain::new(
         local_key_id,

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use rcgen::PublicKeyData;
 
-use super::{KeyAlgorithm, Kek, PrivateKey, random_serial};
+use super::{Kek, KeyAlgorithm, PrivateKey, random_serial};
 
 const KEY_CONTEXT: &str = "certificate authority private key";
 
@@ -65,7 +65,8 @@ impl Ca {
         dn.push(DnType::OrganizationName, "outflow");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);

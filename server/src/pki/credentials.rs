@@ -222,11 +222,12 @@ pub async fn newest_active(state: &AppState, tenant: TenantId) -> Result<Option<
     .fetch_optional(&state.db)
     .await?;
     let Some((k, algorithm, key_sealed, password_sealed)) = found else { return Ok(None) };
-    let row: CredentialRow = sqlx::query_as(concat!("select ", columns!(), " from credentials where tenant_id = ? and k = ?"))
-        .bind(tenant.get())
-        .bind(k)
-        .fetch_one(&state.db)
-        .await?;
+    let row: CredentialRow =
+        sqlx::query_as(concat!("select ", columns!(), " from credentials where tenant_id = ? and k = ?"))
+            .bind(tenant.get())
+            .bind(k)
+            .fetch_one(&state.db)
+            .await?;
     let algorithm: KeyAlgorithm = algorithm.parse().map_err(anyhow::Error::msg)?;
     let key_der = state.kek.open(&key_context(&row.cn), &key_sealed)?;
     let password = String::from_utf8(state.kek.open(&password_context(&row.cn), &password_sealed)?)

@@ -73,7 +73,10 @@ impl TenantName {
             return Err(Error::invalid("name", "name must not be empty"));
         }
         if chars > Self::MAX_CHARS {
-            return Err(Error::invalid("name", format!("name must be at most {} characters, got {chars}", Self::MAX_CHARS)));
+            return Err(Error::invalid(
+                "name",
+                format!("name must be at most {} characters, got {chars}", Self::MAX_CHARS),
+            ));
         }
         if name.chars().any(char::is_control) {
             return Err(Error::invalid("name", "name must not contain control characters"));

@@ -66,13 +66,15 @@ pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingSt
         Some((k,)) => {
             for (name, kind) in [(tenant.topic(), "logs"), (tenant.waf_topic(), "waf")] {
                 // Topics survive deactivation (partition counts only grow), so re-activation keeps them.
-                sqlx::query("insert into topics (name, tenant_id, kind, partitions) values (?, ?, ?, ?) on conflict do nothing")
-                    .bind(name)
-                    .bind(tenant.get())
-                    .bind(kind)
-                    .bind(Partitions::DEFAULT.get())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "insert into topics (name, tenant_id, kind, partitions) values (?, ?, ?, ?) on conflict do nothing",
+                )
+                .bind(name)
+                .bind(tenant.get())
+                .bind(kind)
+                .bind(Partitions::DEFAULT.get())
+                .execute(&mut *tx)
+                .await?;
             }
             credentials::issue(state, &mut tx, tenant, k, &key).await?;
             tx.commit().await?;
@@ -96,11 +98,13 @@ pub async fn deactivate(state: &AppState, tenant: TenantId) -> Result<StreamingS
         .await?
         .rows_affected();
     if changed == 1 {
-        sqlx::query("update credentials set state = 'revoked', revoked_at = ? where tenant_id = ? and state = 'active'")
-            .bind(super::now())
-            .bind(tenant.get())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "update credentials set state = 'revoked', revoked_at = ? where tenant_id = ? and state = 'active'",
+        )
+        .bind(super::now())
+        .bind(tenant.get())
+        .execute(&mut *tx)
+        .await?;
         tracing::info!(tenant = %tenant, "streaming deactivated");
     } else {
         super::get(&mut *tx, tenant).await?;

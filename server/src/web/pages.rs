@@ -74,7 +74,9 @@ impl NoticeQuery {
             "deleted" => "Tenant deleted.",
             "activated" => "Streaming activated: credential issued and topics recorded.",
             "deactivated" => "Streaming deactivated: every credential was revoked.",
-            "rotated" => "New credential issued. The download now contains it; older credentials keep working until revoked.",
+            "rotated" => {
+                "New credential issued. The download now contains it; older credentials keep working until revoked."
+            }
             "revoked" => "Credential revoked.",
             _ => return None,
         })
@@ -139,7 +141,13 @@ pub async fn logout(
     Ok((jar.add(cookie), see_other("/login")).into_response())
 }
 
-async fn tenants_page(state: &AppState, session: &Session, error: Option<String>, form: Option<&CreateTenantForm>, notice: Option<&'static str>) -> PageResult<TenantsPage> {
+async fn tenants_page(
+    state: &AppState,
+    session: &Session,
+    error: Option<String>,
+    form: Option<&CreateTenantForm>,
+    notice: Option<&'static str>,
+) -> PageResult<TenantsPage> {
     let tenants = tenants::list(&state.db).await?.into_iter().map(TenantView::from).collect();
     Ok(TenantsPage {
         csrf: session.csrf.clone(),
