@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing outflow needs on a fresh Debian machine. Idempotent and
+# quick when everything is present: apt and pip run only for what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v nft >/dev/null || need_apt+=(nftables)
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v keytool >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v unzip >/dev/null || need_apt+=(unzip)
+# Headers for the vendored librdkafka build (rdkafka with cmake-build,ssl).
+for pkg in libssl-dev zlib1g-dev libcurl4-openssl-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+  echo "install-deps: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
+  echo "install-deps: pip install confluent-kafka"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore confluent-kafka
+fi
+
+command -v cargo >/dev/null || { echo "install-deps: cargo (Rust >= 1.94) is required" >&2; exit 1; }
