@@ -1,7 +1,7 @@
 //! Command line: `outflow serve`, `outflow token create`, `outflow ca ...`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, AppState};
 use crate::auth::{self, Role};
 use crate::config::Config;
-use crate::pki::{Ca, Kek, KeyAlgorithm};
+use crate::pki::{Ca, Kek, KeyAlgorithm, PrivateKey};
 
 #[derive(Debug, Parser)]
 #[command(name = "outflow", version, about = "Control plane for streaming CDN logs to customers over Kafka")]
@@ -83,6 +83,20 @@ enum CaCommand {
         /// DNS names or IP addresses; the first is also the CN.
         #[arg(long = "host", required = true)]
         hosts: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long, default_value = "ecdsa-p256")]
+        key_algorithm: KeyAlgorithm,
+    },
+    /// Issue a client certificate for a service principal (outflow's own Kafka admin identity,
+    /// the CDN's log producers): writes <out>/<cn>.crt.pem, <out>/<cn>.key.pem (unencrypted
+    /// PKCS#8, mode 0600) and <out>/ca.pem.
+    IssueClient {
+        /// Common name, which the broker maps to the principal `User:<cn>`.
+        #[arg(long)]
+        cn: String,
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 365)]
@@ -181,17 +195,33 @@ async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
             let state = AppState::open(config).await?;
             let key = tokio::task::spawn_blocking(move || key_algorithm.generate()).await??;
             let signed = state.ca.issue_server(&hosts, &key, days)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let key_pem = key.pair.serialize_pem();
-            for (name, body) in
-                [("server.crt.pem", &signed.cert_pem), ("server.key.pem", &key_pem), ("ca.pem", &state.ca.cert_pem)]
-            {
-                let path = out.join(name);
-                let _ = std::fs::remove_file(&path);
-                crate::pki::kek::write_private(&path, body.as_bytes())?;
-            }
-            println!("Wrote server.crt.pem, server.key.pem and ca.pem to {}", out.display());
+            write_issued(&out, "server", &signed.cert_pem, &key, &state.ca.cert_pem)?;
+        }
+        CaCommand::IssueClient { cn, out, days, key_algorithm } => {
+            let state = AppState::open(config).await?;
+            let key = tokio::task::spawn_blocking(move || key_algorithm.generate()).await??;
+            let signed = state.ca.issue_client(&cn, &key, days)?;
+            write_issued(&out, &cn, &signed.cert_pem, &key, &state.ca.cert_pem)?;
         }
     }
+    Ok(())
+}
+
+/// Writes `<stem>.crt.pem`, `<stem>.key.pem` and `ca.pem` into `out`, readable by the owner only.
+fn write_issued(out: &Path, stem: &str, cert_pem: &str, key: &PrivateKey, ca_pem: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let key_pem = key.pair.serialize_pem();
+    let files = [
+        (format!("{stem}.crt.pem"), cert_pem),
+        (format!("{stem}.key.pem"), key_pem.as_str()),
+        ("ca.pem".into(), ca_pem),
+    ];
+    for (name, body) in &files {
+        let path = out.join(name);
+        // Replaced, not appended to: reissuing overwrites the previous files.
+        let _ = std::fs::remove_file(&path);
+        crate::pki::kek::write_private(&path, body.as_bytes())?;
+    }
+    println!("Wrote {stem}.crt.pem, {stem}.key.pem and ca.pem to {}", out.display());
     Ok(())
 }
