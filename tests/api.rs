@@ -18,6 +18,8 @@ async fn every_api_route_requires_an_operator_token() {
         (Method::PUT, "/api/v1/tenants/83/streaming"),
         (Method::GET, "/api/v1/tenants/83/streaming"),
         (Method::DELETE, "/api/v1/tenants/83/streaming"),
+        (Method::PATCH, "/api/v1/tenants/83/streaming"),
+        (Method::POST, "/api/v1/tenants/83/streaming/check"),
         (Method::GET, "/api/v1/tenants/83/credentials"),
         (Method::POST, "/api/v1/tenants/83/credentials"),
         (Method::DELETE, "/api/v1/tenants/83/credentials/1"),
@@ -247,6 +249,34 @@ async fn rotation_revocation_and_the_bundle_follow_the_newest_active_credential(
         .map(|c| c["cn"].as_str().unwrap())
         .collect();
     assert_eq!(active, ["c83.4"]);
+}
+
+#[tokio::test]
+async fn partitions_only_increase_and_mark_the_tenant_pending() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    let (status, _) = app.op(Method::PATCH, "/api/v1/tenants/83/streaming", Some(json!({"partitions": 4}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "not active yet");
+    app.activate(83).await;
+    let (status, body) = app.op(Method::PATCH, "/api/v1/tenants/83/streaming", Some(json!({"partitions": 4}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["topics"].as_array().unwrap().iter().all(|t| t["partitions"] == 4), "{body}");
+    assert_eq!(body["reconcile"]["status"], "pending");
+    // No cluster configured in this test: the status says so instead of pretending.
+    assert!(body["reconcile"]["last_error"].as_str().unwrap().contains("no Kafka cluster"), "{body}");
+    for (bad, field) in [
+        (json!({"partitions": 3}), "partitions"),
+        (json!({"partitions": 0}), "partitions"),
+        (json!({"partitions": 5000}), "partitions"),
+        (json!({"partitions": "8"}), "partitions"),
+        (json!({}), "partitions"),
+    ] {
+        let (status, body) = app.op(Method::PATCH, "/api/v1/tenants/83/streaming", Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["field"], field, "{bad}: {body}");
+    }
+    let (status, body) = app.op(Method::PATCH, "/api/v1/tenants/83/streaming", Some(json!({"partitions": 4}))).await;
+    assert_eq!(status, StatusCode::OK, "same count is a no-op: {body}");
 }
 
 #[tokio::test]

@@ -14,9 +14,16 @@ use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::config::Config;
+use crate::kafka::Cluster;
 use crate::pki::{Ca, Kek};
-use crate::{api, db, web};
+use crate::{api, db, kafka, web};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -25,6 +32,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub ca: Arc<Ca>,
     pub kek: Arc<Kek>,
+    /// The admin connection to Kafka, when `kafka.bootstrap` is configured.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Wakes the reconciler after a desired-state change.
+    pub reconcile: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counters exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub reconcile_passes: AtomicU64,
+    pub reconcile_failures: AtomicU64,
 }
 
 impl AppState {
@@ -36,7 +55,27 @@ impl AppState {
         let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
         let ca =
             Ca::load_or_create(&db, &kek, &config.ca.name, config.ca.key_algorithm, config.ca.validity_days).await?;
-        Ok(Self { db, config: Arc::new(config), ca: Arc::new(ca), kek: Arc::new(kek) })
+        let cluster = match config.kafka.bootstrap {
+            Some(_) => Some(Arc::new(Cluster::connect(&config.kafka)?)),
+            None => {
+                tracing::warn!("no Kafka cluster configured (OUTFLOW_KAFKA_BOOTSTRAP): tenants will stay pending");
+                None
+            }
+        };
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            ca: Arc::new(ca),
+            kek: Arc::new(kek),
+            cluster,
+            reconcile: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// Tells the reconciler the desired state changed.
+    pub fn desired_changed(&self) {
+        self.reconcile.notify_one();
     }
 }
 
@@ -56,11 +95,39 @@ async fn metrics(State(state): State<AppState>) -> crate::error::Result<impl Int
         sqlx::query_as("select count(*), coalesce(sum(streaming_active), 0) from tenants").fetch_one(&state.db).await?;
     let (credentials,): (i64,) =
         sqlx::query_as("select count(*) from credentials where state = 'active'").fetch_one(&state.db).await?;
-    let body = format!(
+    let statuses: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from reconcile_status group by status").fetch_all(&state.db).await?;
+    let mut body = format!(
         "# HELP outflow_tenants Tenants known to outflow.\n# TYPE outflow_tenants gauge\noutflow_tenants {tenants}\n\
          # HELP outflow_tenants_streaming_active Tenants with streaming active.\n# TYPE outflow_tenants_streaming_active gauge\noutflow_tenants_streaming_active {active}\n\
          # HELP outflow_credentials_active Client credentials not revoked.\n# TYPE outflow_credentials_active gauge\noutflow_credentials_active {credentials}\n"
     );
+    body.push_str(
+        "# HELP outflow_reconcile_tenants Tenants by reconcile status.\n# TYPE outflow_reconcile_tenants gauge\n",
+    );
+    for (status, count) in statuses {
+        body.push_str(&format!("outflow_reconcile_tenants{{status=\"{status}\"}} {count}\n"));
+    }
+    let counters = [
+        (
+            "outflow_reconcile_passes_total",
+            "Completed reconcile passes.",
+            state.metrics.reconcile_passes.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_reconcile_failures_total",
+            "Reconcile passes that could not read the cluster.",
+            state.metrics.reconcile_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_kafka_admin_mutations_total",
+            "Mutating Kafka admin calls made.",
+            state.cluster.as_ref().map_or(0, |c| c.mutations()),
+        ),
+    ];
+    for (name, help, value) in counters {
+        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
@@ -88,8 +155,19 @@ impl App {
         self.local_addr().port()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves (and reconciles, when Kafka is configured) until `shutdown` completes, then
+    /// finishes in-flight requests and stops the background tasks.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("HTTP server")
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        if let Some(cluster) = self.state.cluster.clone() {
+            tasks.spawn(kafka::reconcile::run(self.state.clone(), cluster, cancel.clone()));
+        }
+        tasks.close();
+        let served =
+            axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("HTTP server");
+        cancel.cancel();
+        tasks.wait().await;
+        served
     }
 }

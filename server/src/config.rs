@@ -32,6 +32,44 @@ pub struct Config {
     pub ca: CaConfig,
     pub credentials: CredentialConfig,
     pub bundle: BundleConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// outflow's own connection to the cluster (the internal listener), used by the reconciler.
+/// Without `bootstrap` nothing is provisioned and tenants stay `pending`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Internal bootstrap servers (`OUTFLOW_KAFKA_BOOTSTRAP`).
+    pub bootstrap: Option<String>,
+    /// CA PEM that signed the brokers' certificates (`OUTFLOW_KAFKA_CA`); setting it enables TLS.
+    pub ca: Option<PathBuf>,
+    /// outflow's client certificate and key, PEM (`OUTFLOW_KAFKA_CERT`, `OUTFLOW_KAFKA_KEY`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Replication factor of new topics; -1 uses the broker's default (`OUTFLOW_KAFKA_REPLICATION_FACTOR`).
+    pub replication_factor: i32,
+    /// Delete a tenant's topics when streaming is deactivated or the tenant deleted (`OUTFLOW_KAFKA_DELETE_TOPICS`).
+    pub delete_topics_on_deactivate: bool,
+    /// Timeout of each admin request (`OUTFLOW_KAFKA_REQUEST_TIMEOUT_MS`).
+    pub request_timeout_ms: u64,
+    /// Seconds between passes when nothing changes (`OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS`).
+    pub reconcile_interval_secs: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap: None,
+            ca: None,
+            cert: None,
+            key: None,
+            replication_factor: -1,
+            delete_topics_on_deactivate: false,
+            request_timeout_ms: 5000,
+            reconcile_interval_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +115,7 @@ impl Default for Config {
             ca: CaConfig::default(),
             credentials: CredentialConfig::default(),
             bundle: BundleConfig::default(),
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -161,6 +200,30 @@ impl Config {
         if let Some(v) = var("OUTFLOW_CREDENTIAL_KEY_ALGORITHM") {
             self.credentials.key_algorithm = parse("OUTFLOW_CREDENTIAL_KEY_ALGORITHM", v)?;
         }
+        if let Some(v) = var("OUTFLOW_KAFKA_BOOTSTRAP") {
+            self.kafka.bootstrap = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_CA") {
+            self.kafka.ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_CERT") {
+            self.kafka.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_KEY") {
+            self.kafka.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_REPLICATION_FACTOR") {
+            self.kafka.replication_factor = parse("OUTFLOW_KAFKA_REPLICATION_FACTOR", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_DELETE_TOPICS") {
+            self.kafka.delete_topics_on_deactivate = parse("OUTFLOW_KAFKA_DELETE_TOPICS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_REQUEST_TIMEOUT_MS") {
+            self.kafka.request_timeout_ms = parse("OUTFLOW_KAFKA_REQUEST_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS") {
+            self.kafka.reconcile_interval_secs = parse("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", v)?;
+        }
         Ok(())
     }
 
@@ -183,6 +246,12 @@ impl Config {
         }
         if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
             bail!("validity_days must be at least 1");
+        }
+        if self.kafka.cert.is_some() != self.kafka.key.is_some() {
+            bail!("kafka.cert and kafka.key must be set together");
+        }
+        if self.kafka.reconcile_interval_secs == 0 || self.kafka.request_timeout_ms == 0 {
+            bail!("kafka.reconcile_interval_secs and kafka.request_timeout_ms must be positive");
         }
         if self.session_minutes <= 0 {
             bail!("session_minutes must be positive");

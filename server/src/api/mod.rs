@@ -49,7 +49,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             OpenApiRouter::new()
                 .routes(routes!(tenants::list_tenants, tenants::create_tenant))
                 .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
-                .routes(routes!(streaming::activate, streaming::status, streaming::deactivate))
+                .routes(routes!(streaming::activate, streaming::status, streaming::deactivate, streaming::change))
+                .routes(routes!(streaming::check))
                 .routes(routes!(credentials::list_credentials, credentials::rotate_credential))
                 .routes(routes!(credentials::revoke_credential))
                 .routes(routes!(bundle::download_bundle)),

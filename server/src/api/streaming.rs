@@ -5,8 +5,21 @@ use axum::http::StatusCode;
 use crate::app::AppState;
 use crate::auth::Operator;
 use crate::error::{ErrorBody, Result};
-use crate::tenants::TenantId;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::AppJson;
+use crate::kafka::check::{self, CheckResult};
 use crate::tenants::streaming::{self, StreamingStatus};
+use crate::tenants::{Partitions, TenantId};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStreaming {
+    /// New partition count for `c<N>` and `c<N>_waf`; can only increase.
+    #[schema(example = 4, minimum = 1, maximum = 1000)]
+    pub partitions: i64,
+}
 
 #[utoipa::path(put, path = "/tenants/{id}/streaming", tag = "streaming",
     description = "Activate streaming: records topics c<N> and c<N>_waf and issues credential 1. Idempotent.",
@@ -50,4 +63,33 @@ pub async fn deactivate(
 ) -> Result<Json<StreamingStatus>> {
     let id = TenantId::parse_str(&id)?;
     Ok(Json(streaming::deactivate(&state, id).await?))
+}
+
+#[utoipa::path(patch, path = "/tenants/{id}/streaming", tag = "streaming",
+    description = "Increase the partitions of both topics (in place). A decrease is refused with 422.",
+    params(("id" = i64, Path, description = "tenant id")), request_body = ChangeStreaming,
+    responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn change(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<ChangeStreaming>,
+) -> Result<Json<StreamingStatus>> {
+    let id = TenantId::parse_str(&id)?;
+    let partitions = Partitions::parse(body.partitions)?;
+    Ok(Json(streaming::set_partitions(&state, id, partitions).await?))
+}
+
+#[utoipa::path(post, path = "/tenants/{id}/streaming/check", tag = "streaming",
+    description = "Connectivity self-test: connects to the public listener with the tenant's newest credential \
+                   and reads the metadata of c<N>. Answers ok, denied or unreachable with details.",
+    params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 200, body = CheckResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active or no credential", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn check(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<CheckResult>> {
+    let id = TenantId::parse_str(&id)?;
+    Ok(Json(check::run(&state, id).await?))
 }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::{KeyAlgorithm, PrivateKey, random_password};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::kafka::reconcile;
 use crate::tenants::{self, TenantId, now, rfc3339};
 
 /// Length of the random password protecting a credential's key PEM and PKCS#12 files.
@@ -183,12 +184,15 @@ pub async fn rotate(state: &AppState, tenant: TenantId) -> Result<CredentialRow>
         return Err(Error::Conflict(format!("streaming is not active for tenant {tenant}; activate it first")));
     };
     let row = issue(state, &mut tx, tenant, k, &key).await?;
+    reconcile::mark_pending(&mut tx, tenant).await?;
     tx.commit().await?;
+    state.desired_changed();
     Ok(row)
 }
 
 /// Revokes credential `k`. Revoking an already revoked credential is a no-op.
 pub async fn revoke(state: &AppState, tenant: TenantId, k: i64) -> Result<CredentialRow> {
+    let mut tx = state.db.begin().await?;
     let row: Option<CredentialRow> = sqlx::query_as(concat!(
         "update credentials set state = 'revoked', revoked_at = coalesce(revoked_at, ?) \
          where tenant_id = ? and k = ? returning ",
@@ -197,15 +201,18 @@ pub async fn revoke(state: &AppState, tenant: TenantId, k: i64) -> Result<Creden
     .bind(now())
     .bind(tenant.get())
     .bind(k)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?;
     match row {
         Some(row) => {
+            reconcile::mark_pending(&mut tx, tenant).await?;
+            tx.commit().await?;
+            state.desired_changed();
             tracing::info!(tenant = %tenant, cn = row.cn, "revoked credential");
             Ok(row)
         }
         None => {
-            tenants::get(&state.db, tenant).await?;
+            tenants::get(&mut *tx, tenant).await?;
             Err(Error::NotFound(format!("tenant {tenant} has no credential {k}")))
         }
     }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{Partitions, TenantId, rfc3339};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::kafka::reconcile;
 use crate::pki::credentials::{self, CredentialView};
 
 /// A desired topic.
@@ -24,10 +25,32 @@ pub struct TopicView {
 /// Whether Kafka matches the desired state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconcileView {
-    /// `pending` until the topics and ACLs are confirmed on the brokers.
+    /// `pending` (changes not yet on the cluster; `last_error` says why if a try failed),
+    /// `ready` (topics and ACLs match), `error` (the cluster refused a change), or `inactive`.
     pub status: String,
     pub last_error: Option<String>,
     pub last_success_at: Option<String>,
+}
+
+impl ReconcileView {
+    fn new(state: &AppState, active: bool, row: Option<reconcile::StatusRow>) -> Self {
+        let (status, last_error, last_success_at) = match row {
+            Some(r) => (r.status, r.last_error, r.last_success_at),
+            None => ("pending".to_owned(), None, None),
+        };
+        let status = match (active, status.as_str()) {
+            // Deprovisioned (ACLs gone) and nothing pending.
+            (false, "ready") => "inactive".to_owned(),
+            _ => status,
+        };
+        let last_error = match (&state.cluster, status.as_str()) {
+            (None, "pending") => {
+                Some("no Kafka cluster is configured (OUTFLOW_KAFKA_BOOTSTRAP); nothing is provisioned".into())
+            }
+            _ => last_error,
+        };
+        Self { status, last_error, last_success_at: last_success_at.map(rfc3339) }
+    }
 }
 
 /// Everything a tenant needs to know about its streaming service.
@@ -77,7 +100,9 @@ pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingSt
                 .await?;
             }
             credentials::issue(state, &mut tx, tenant, k, &key).await?;
+            reconcile::mark_pending(&mut tx, tenant).await?;
             tx.commit().await?;
+            state.desired_changed();
             tracing::info!(tenant = %tenant, "streaming activated");
             true
         }
@@ -105,11 +130,49 @@ pub async fn deactivate(state: &AppState, tenant: TenantId) -> Result<StreamingS
         .bind(tenant.get())
         .execute(&mut *tx)
         .await?;
+        reconcile::mark_pending(&mut tx, tenant).await?;
         tracing::info!(tenant = %tenant, "streaming deactivated");
     } else {
         super::get(&mut *tx, tenant).await?;
     }
     tx.commit().await?;
+    state.desired_changed();
+    status(state, tenant).await
+}
+
+/// Raises the partition count of both tenant topics. Kafka cannot remove partitions, so a
+/// lower count is refused; the same count is a no-op.
+pub async fn set_partitions(state: &AppState, tenant: TenantId, partitions: Partitions) -> Result<StreamingStatus> {
+    let mut tx = state.db.begin().await?;
+    // A write first (a no-op update) takes the write lock before the current count is read.
+    sqlx::query("update tenants set streaming_active = streaming_active where id = ?")
+        .bind(tenant.get())
+        .execute(&mut *tx)
+        .await?;
+    if !super::get(&mut *tx, tenant).await?.streaming_active {
+        return Err(Error::Conflict(format!("streaming is not active for tenant {tenant}; activate it first")));
+    }
+    let (current,): (i64,) = sqlx::query_as("select coalesce(max(partitions), 0) from topics where tenant_id = ?")
+        .bind(tenant.get())
+        .fetch_one(&mut *tx)
+        .await?;
+    if partitions.get() < current {
+        return Err(Error::invalid(
+            "partitions",
+            format!("partitions can only increase: tenant {tenant} has {current}, asked for {}", partitions.get()),
+        ));
+    }
+    if partitions.get() > current {
+        sqlx::query("update topics set partitions = ? where tenant_id = ?")
+            .bind(partitions.get())
+            .bind(tenant.get())
+            .execute(&mut *tx)
+            .await?;
+        reconcile::mark_pending(&mut tx, tenant).await?;
+        tracing::info!(tenant = %tenant, partitions = partitions.get(), "partitions increased");
+    }
+    tx.commit().await?;
+    state.desired_changed();
     status(state, tenant).await
 }
 
@@ -121,6 +184,7 @@ pub async fn status(state: &AppState, tenant: TenantId) -> Result<StreamingStatu
             .fetch_all(&state.db)
             .await?;
     let credentials = credentials::list(&state.db, tenant).await?;
+    let reconcile = reconcile::status_of(&state.db, tenant).await?;
     Ok(StreamingStatus {
         tenant_id: row.id,
         active: row.streaming_active,
@@ -129,12 +193,7 @@ pub async fn status(state: &AppState, tenant: TenantId) -> Result<StreamingStatu
         group_prefix: tenant.group_prefix(),
         brokers: state.config.brokers.clone(),
         credentials: credentials.iter().map(CredentialView::from).collect(),
-        reconcile: ReconcileView {
-            // No reconciler provisions Kafka yet: nothing is confirmed on the brokers.
-            status: if row.streaming_active { "pending" } else { "inactive" }.into(),
-            last_error: None,
-            last_success_at: None,
-        },
+        reconcile: ReconcileView::new(state, row.streaming_active, reconcile),
     })
 }
 

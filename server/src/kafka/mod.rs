@@ -1,0 +1,10 @@
+//! Kafka: the admin connection, ACLs over librdkafka, the pure reconcile plan, the reconciler
+//! loop, and the tenant connectivity self-test.
+
+pub mod acl;
+pub mod admin;
+pub mod check;
+pub mod plan;
+pub mod reconcile;
+
+pub use admin::Cluster;
