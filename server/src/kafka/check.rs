@@ -30,6 +30,16 @@ pub enum CheckOutcome {
     Unreachable,
 }
 
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckResult {
     pub outcome: CheckOutcome,

@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}/streaming", get(pages::streaming))
         .route("/tenants/{id}/streaming/activate", post(pages::activate))
         .route("/tenants/{id}/streaming/deactivate", post(pages::deactivate))
+        .route("/tenants/{id}/streaming/check", post(pages::check))
+        .route("/tenants/{id}/streaming/partitions", post(pages::partitions))
         .route("/tenants/{id}/credentials/rotate", post(pages::rotate))
         .route("/tenants/{id}/credentials/{k}/revoke", post(pages::revoke))
         .route("/tenants/{id}/bundle.zip", get(pages::bundle))

@@ -13,10 +13,11 @@ use super::{PageResult, see_other};
 use crate::app::AppState;
 use crate::auth::{self, Role, Session, WebSession, constant_time_eq, session};
 use crate::error::Error;
+use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
 use crate::pki::random_password;
 use crate::tenants::streaming::{self, StreamingStatus};
-use crate::tenants::{self, TenantId, TenantName, TenantView};
+use crate::tenants::{self, Partitions, TenantId, TenantName, TenantView};
 
 const LOGIN_CSRF_COOKIE: &str = "outflow_login_csrf";
 
@@ -59,6 +60,7 @@ pub struct StreamingPage {
     group_prefix: String,
     ca_file: String,
     notice: Option<&'static str>,
+    check: Option<CheckResult>,
 }
 
 /// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
@@ -78,6 +80,7 @@ impl NoticeQuery {
                 "New credential issued. The download now contains it; older credentials keep working until revoked."
             }
             "revoked" => "Credential revoked.",
+            "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
             _ => return None,
         })
     }
@@ -214,8 +217,18 @@ pub async fn streaming(
     Query(q): Query<NoticeQuery>,
 ) -> PageResult<StreamingPage> {
     let id = TenantId::parse_str(&id)?;
+    streaming_page(&state, &session, id, q.text(), None).await
+}
+
+async fn streaming_page(
+    state: &AppState,
+    session: &Session,
+    id: TenantId,
+    notice: Option<&'static str>,
+    check: Option<CheckResult>,
+) -> PageResult<StreamingPage> {
     let tenant = tenants::get(&state.db, id).await?;
-    let status = streaming::status(&state, id).await?;
+    let status = streaming::status(state, id).await?;
     Ok(StreamingPage {
         csrf: session.csrf.clone(),
         user: session.principal.name.clone(),
@@ -225,8 +238,46 @@ pub async fn streaming(
         waf_topic: id.waf_topic(),
         group_prefix: id.group_prefix(),
         ca_file: format!("{}.pem", state.ca.name),
-        notice: q.text(),
+        notice,
+        check,
     })
+}
+
+/// Runs the connectivity self-test and shows its result on the Streaming tab.
+pub async fn check(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<StreamingPage> {
+    let id = tenant_form(&session, &form, &id)?;
+    let result = check::run(&state, id).await?;
+    streaming_page(&state, &session, id, None, Some(result)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PartitionsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    partitions: String,
+}
+
+pub async fn partitions(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(id): Path<String>,
+    Form(form): Form<PartitionsForm>,
+) -> PageResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    let id = TenantId::parse_str(&id)?;
+    let n = form
+        .partitions
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| Error::invalid("partitions", "partitions must be a number"))?;
+    streaming::set_partitions(&state, id, Partitions::parse(n)?).await?;
+    Ok(back_to_streaming(id, "partitions"))
 }
 
 /// Checks the CSRF token and the tenant id of a form post on a tenant's page.
