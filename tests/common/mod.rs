@@ -114,3 +114,4 @@ pub fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 pub mod binary;
+pub mod kafka;
