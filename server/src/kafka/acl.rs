@@ -73,14 +73,15 @@ pub enum AclError {
     Kafka { api: &'static str, message: String },
 }
 
-/// Creates `acls` (creating an existing binding is a no-op on the broker).
+/// Creates `acls` (creating an existing binding is a no-op on the broker). The outer error means
+/// the request failed as a whole; otherwise one result per binding, in order.
 pub fn create_acls<C: ClientContext>(
     client: &Client<C>,
     acls: &[AclBinding],
     timeout: Duration,
-) -> Result<(), AclError> {
+) -> Result<Vec<Result<(), String>>, AclError> {
     if acls.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut bindings = Bindings::new(acls, false)?;
     let call = Call::new(client, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS, timeout)?;
@@ -95,15 +96,15 @@ pub fn create_acls<C: ClientContext>(
     let mut count = 0usize;
     // SAFETY: result is valid while the event lives; the array holds `count` pointers.
     let results = unsafe { rd::rd_kafka_CreateAcls_result_acls(result, &mut count) };
-    let mut errors = Vec::new();
-    for i in 0..count {
+    let mut out: Vec<Result<(), String>> = (0..count)
         // SAFETY: i < count.
-        let error = unsafe { rd::rd_kafka_acl_result_error(*results.add(i)) };
-        if let Some(message) = error_message(error) {
-            errors.push(format!("{}: {message}", acls.get(i).map(AclBinding::describe).unwrap_or_default()));
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(AclError::Kafka { api: "CreateAcls", message: errors.join("; ") }) }
+        .map(|i| match error_message(unsafe { rd::rd_kafka_acl_result_error(*results.add(i)) }) {
+            Some(message) => Err(message),
+            None => Ok(()),
+        })
+        .collect();
+    out.resize(acls.len(), Err("no result from the broker".into()));
+    Ok(out)
 }
 
 /// Every binding on the cluster matching the filter; `None` fields match anything.
@@ -128,14 +129,15 @@ pub fn describe_acls<C: ClientContext>(
     Ok((0..count).map(|i| unsafe { read_binding(*bindings.add(i)) }).collect())
 }
 
-/// Deletes exactly the given bindings; returns how many the broker removed.
+/// Deletes exactly the given bindings. The outer error means the request failed as a whole;
+/// otherwise one result per binding, in order, with how many bindings it removed.
 pub fn delete_acls<C: ClientContext>(
     client: &Client<C>,
     acls: &[AclBinding],
     timeout: Duration,
-) -> Result<usize, AclError> {
+) -> Result<Vec<Result<usize, String>>, AclError> {
     if acls.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     // An exact filter per binding, so nothing but these bindings can match.
     let mut filters = Bindings::new(acls, true)?;
@@ -151,21 +153,21 @@ pub fn delete_acls<C: ClientContext>(
     let mut count = 0usize;
     // SAFETY: valid while the event lives.
     let responses = unsafe { rd::rd_kafka_DeleteAcls_result_responses(result, &mut count) };
-    let mut deleted = 0;
-    let mut errors = Vec::new();
-    for i in 0..count {
-        // SAFETY: i < count.
-        let response = unsafe { *responses.add(i) };
-        if let Some(message) = error_message(unsafe { rd::rd_kafka_DeleteAcls_result_response_error(response) }) {
-            errors.push(message);
-            continue;
-        }
-        let mut matched = 0usize;
-        // SAFETY: response is valid; only the count is used.
-        unsafe { rd::rd_kafka_DeleteAcls_result_response_matching_acls(response, &mut matched) };
-        deleted += matched;
-    }
-    if errors.is_empty() { Ok(deleted) } else { Err(AclError::Kafka { api: "DeleteAcls", message: errors.join("; ") }) }
+    let mut out: Vec<Result<usize, String>> = (0..count)
+        .map(|i| {
+            // SAFETY: i < count; the response lives as long as the event.
+            let response = unsafe { *responses.add(i) };
+            if let Some(message) = error_message(unsafe { rd::rd_kafka_DeleteAcls_result_response_error(response) }) {
+                return Err(message);
+            }
+            let mut matched = 0usize;
+            // SAFETY: response is valid; only the count is used.
+            unsafe { rd::rd_kafka_DeleteAcls_result_response_matching_acls(response, &mut matched) };
+            Ok(matched)
+        })
+        .collect();
+    out.resize(acls.len(), Err("no result from the broker".into()));
+    Ok(out)
 }
 
 fn cstring(field: &str, value: &str) -> Result<CString, AclError> {

@@ -2,6 +2,7 @@
 //! the actual state and applies planned actions. Every mutating call is counted, so tests and
 //! `/metrics` can see that a pass with nothing to change changes nothing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicRe
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::acl::{self, AclError};
+use super::acl::{self, AclBinding, AclError};
 use super::plan::{Action, Actual, principal_tenant, topic_tenant};
 use crate::config::KafkaConfig;
 
@@ -139,47 +140,154 @@ impl Cluster {
         .map_err(task_error)?
     }
 
-    /// Applies one planned action. Re-applying an action that already took effect succeeds.
-    pub async fn apply(&self, action: &Action) -> Result<(), ClusterError> {
+    /// Applies planned actions, batched by kind (one admin request per kind and chunk, so a
+    /// thousand new tenants do not mean thousands of round trips), in plan order: revocations,
+    /// topics, partitions, deletions, grants. Returns the tenants whose changes failed; a tenant
+    /// that failed at one step is skipped in the later ones.
+    pub async fn apply_all(&self, actions: &[Action]) -> BTreeMap<i64, ClusterError> {
+        let mut failed: BTreeMap<i64, ClusterError> = BTreeMap::new();
+
+        let revoke: Vec<(i64, AclBinding)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteAcls { tenant, acls } => Some(acls.iter().map(move |acl| (*tenant, acl.clone()))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for chunk in revoke.chunks(ACL_CHUNK) {
+            let acls: Vec<AclBinding> = chunk.iter().map(|(_, a)| a.clone()).collect();
+            let (client, timeout) = (self.client.clone(), self.timeout);
+            let result = self.mutate(move || acl::delete_acls(client.inner(), &acls, timeout)).await;
+            fold_items(chunk.iter().map(|(t, _)| *t), result, &mut failed);
+        }
+
+        let creates: Vec<(i64, &str, i32)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateTopic { tenant, name, partitions } => Some((*tenant, name.as_str(), *partitions)),
+                _ => None,
+            })
+            .filter(|(t, _, _)| !failed.contains_key(t))
+            .collect();
+        for chunk in creates.chunks(TOPIC_CHUNK) {
+            let topics: Vec<NewTopic> = chunk
+                .iter()
+                .map(|(_, name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(self.replication)))
+                .collect();
+            self.mutations.fetch_add(1, Ordering::Relaxed);
+            let result = self.client.create_topics(&topics, &self.options()).await;
+            fold_topics(
+                chunk.iter().map(|(t, n, _)| (*t, *n)),
+                result,
+                RDKafkaErrorCode::TopicAlreadyExists,
+                &mut failed,
+            );
+        }
+
+        let grow: Vec<(i64, &str, i32)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreatePartitions { tenant, name, total } => Some((*tenant, name.as_str(), *total)),
+                _ => None,
+            })
+            .filter(|(t, _, _)| !failed.contains_key(t))
+            .collect();
+        for chunk in grow.chunks(TOPIC_CHUNK) {
+            let parts: Vec<NewPartitions> =
+                chunk.iter().map(|(_, name, total)| NewPartitions::new(name, *total as usize)).collect();
+            self.mutations.fetch_add(1, Ordering::Relaxed);
+            let result = self.client.create_partitions(&parts, &self.options()).await;
+            fold_topics(chunk.iter().map(|(t, n, _)| (*t, *n)), result, RDKafkaErrorCode::NoError, &mut failed);
+        }
+
+        let deletes: Vec<(i64, &str)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteTopic { tenant, name } => Some((*tenant, name.as_str())),
+                _ => None,
+            })
+            .filter(|(t, _)| !failed.contains_key(t))
+            .collect();
+        for chunk in deletes.chunks(TOPIC_CHUNK) {
+            let names: Vec<&str> = chunk.iter().map(|(_, n)| *n).collect();
+            self.mutations.fetch_add(1, Ordering::Relaxed);
+            let result = self.client.delete_topics(&names, &self.options()).await;
+            fold_topics(chunk.iter().copied(), result, RDKafkaErrorCode::UnknownTopicOrPartition, &mut failed);
+        }
+
+        let grants: Vec<(i64, AclBinding)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::CreateAcls { tenant, acls } => Some(acls.iter().map(move |acl| (*tenant, acl.clone()))),
+                _ => None,
+            })
+            .flatten()
+            .filter(|(t, _)| !failed.contains_key(t))
+            .collect();
+        for chunk in grants.chunks(ACL_CHUNK) {
+            let acls: Vec<AclBinding> = chunk.iter().map(|(_, a)| a.clone()).collect();
+            let (client, timeout) = (self.client.clone(), self.timeout);
+            let result = self.mutate(move || acl::create_acls(client.inner(), &acls, timeout)).await;
+            fold_items(chunk.iter().map(|(t, _)| *t), result, &mut failed);
+        }
+        failed
+    }
+
+    /// Runs a blocking mutating ACL call off the runtime, counting it.
+    async fn mutate<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> Result<Vec<Result<T, String>>, AclError> + Send + 'static,
+    ) -> Result<Vec<Result<T, String>>, ClusterError> {
         self.mutations.fetch_add(1, Ordering::Relaxed);
-        match action {
-            Action::CreateTopic { name, partitions, .. } => {
-                let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(self.replication));
-                let results = self.client.create_topics([&topic], &self.options()).await?;
-                per_topic(results, RDKafkaErrorCode::TopicAlreadyExists)
+        tokio::task::spawn_blocking(call).await.map_err(task_error)?.map_err(ClusterError::from)
+    }
+}
+
+const TOPIC_CHUNK: usize = 100;
+const ACL_CHUNK: usize = 500;
+
+/// Maps per-item results of a batched ACL call back to tenants.
+fn fold_items<T>(
+    tenants: impl Iterator<Item = i64>,
+    result: Result<Vec<Result<T, String>>, ClusterError>,
+    failed: &mut BTreeMap<i64, ClusterError>,
+) {
+    match result {
+        Ok(items) => {
+            for (tenant, item) in tenants.zip(items) {
+                if let Err(message) = item {
+                    failed.entry(tenant).or_insert(ClusterError { transient: false, message });
+                }
             }
-            Action::CreatePartitions { name, total, .. } => {
-                let partitions = NewPartitions::new(name, *total as usize);
-                let results = self.client.create_partitions([&partitions], &self.options()).await?;
-                per_topic(results, RDKafkaErrorCode::NoError)
-            }
-            Action::DeleteTopic { name, .. } => {
-                let results = self.client.delete_topics(&[name.as_str()], &self.options()).await?;
-                per_topic(results, RDKafkaErrorCode::UnknownTopicOrPartition)
-            }
-            Action::CreateAcls { acls, .. } => {
-                let (client, acls, timeout) = (self.client.clone(), acls.clone(), self.timeout);
-                tokio::task::spawn_blocking(move || acl::create_acls(client.inner(), &acls, timeout))
-                    .await
-                    .map_err(task_error)??;
-                Ok(())
-            }
-            Action::DeleteAcls { acls, .. } => {
-                let (client, acls, timeout) = (self.client.clone(), acls.clone(), self.timeout);
-                tokio::task::spawn_blocking(move || acl::delete_acls(client.inner(), &acls, timeout))
-                    .await
-                    .map_err(task_error)??;
-                Ok(())
+        }
+        Err(e) => {
+            for tenant in tenants {
+                failed.entry(tenant).or_insert_with(|| e.clone());
             }
         }
     }
 }
 
-/// Folds per-topic admin results; `already_done` is the error code meaning "nothing to do".
-fn per_topic(
-    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
+/// Maps per-topic results of a batched topic call back to tenants; `already_done` is the error
+/// code meaning "nothing to do" (e.g. the topic exists already).
+fn fold_topics<'a>(
+    topics: impl Iterator<Item = (i64, &'a str)>,
+    result: Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>,
     already_done: RDKafkaErrorCode,
-) -> Result<(), ClusterError> {
+    failed: &mut BTreeMap<i64, ClusterError>,
+) {
+    let results = match result {
+        Ok(results) => results,
+        Err(e) => {
+            let e = ClusterError::from(e);
+            for (tenant, _) in topics {
+                failed.entry(tenant).or_insert_with(|| e.clone());
+            }
+            return;
+        }
+    };
+    let tenant_of: BTreeMap<&str, i64> = topics.map(|(t, n)| (n, t)).collect();
     for result in results {
         if let Err((topic, code)) = result
             && code != already_done
@@ -191,8 +299,9 @@ fn per_topic(
                     | RDKafkaErrorCode::NotController
                     | RDKafkaErrorCode::BrokerNotAvailable
             );
-            return Err(ClusterError { transient, message: format!("{topic}: {code}") });
+            if let Some(tenant) = tenant_of.get(topic.as_str()) {
+                failed.entry(*tenant).or_insert(ClusterError { transient, message: format!("{topic}: {code}") });
+            }
         }
     }
-    Ok(())
 }

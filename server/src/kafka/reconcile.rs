@@ -97,18 +97,12 @@ pub async fn pass(state: &AppState, cluster: &Cluster) -> anyhow::Result<PassRep
         }
     };
     let actions = plan::plan(&desired, &actual);
-    let mut failures: BTreeMap<i64, ClusterError> = BTreeMap::new();
-    for action in &actions {
-        // A tenant whose earlier action failed skips the rest: its status already says why.
-        if failures.contains_key(&action.tenant()) {
-            continue;
-        }
-        if let Err(e) = cluster.apply(action).await {
-            tracing::warn!(tenant = action.tenant(), ?action, error = %e, "reconcile action failed");
-            failures.insert(action.tenant(), e);
-        } else {
-            tracing::info!(tenant = action.tenant(), ?action, "reconciled");
-        }
+    let failures = cluster.apply_all(&actions).await;
+    for (tenant, e) in &failures {
+        tracing::warn!(tenant, error = %e, "reconcile failed for tenant");
+    }
+    if !actions.is_empty() {
+        tracing::debug!(?actions, "applied");
     }
     let mut touched: BTreeSet<i64> = desired.topics.values().map(|(t, _)| *t).collect();
     touched.extend(actions.iter().map(|a| a.tenant()));
