@@ -1,0 +1,161 @@
+//! Reconciler against a real broker (started with ops/kafka/broker.sh, stopped at the end).
+//!
+//! Run: `cargo bench -p outflow --bench reconcile`. Reports activation → ready latency (p50/p99
+//! over 50 tenants, goal p50 <= 2 s) and the duration of a no-change pass over 1,000 tenants
+//! (goal <= 1 s). Each figure is also a ratio to one read of the cluster's actual state
+//! (metadata + ACL list) measured in the same run on the same broker.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use outflow::config::KafkaConfig;
+use outflow::kafka::reconcile;
+use outflow::tenants::{TenantId, TenantName, streaming};
+use outflow::{AppState, Config};
+use tokio_util::sync::CancellationToken;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct BrokerGuard(std::path::PathBuf, std::path::PathBuf);
+
+impl Drop for BrokerGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(self.1.join("ops/kafka/broker.sh")).arg("down").arg(&self.0).status();
+    }
+}
+
+fn broker_up(root: &Path, dir: &Path, data: &Path) -> std::collections::BTreeMap<String, String> {
+    let out = Command::new("bash")
+        .arg(root.join("ops/kafka/broker.sh"))
+        .arg("up")
+        .arg(dir)
+        .env("OUTFLOW_BIN", env!("CARGO_BIN_EXE_outflow"))
+        .env("OUTFLOW_DATA_DIR", data)
+        .output()
+        .expect("run broker.sh");
+    assert!(out.status.success(), "broker.sh up failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
+        .collect()
+}
+
+async fn wait_ready(state: &AppState, tenant: TenantId) {
+    loop {
+        if let Some(row) = reconcile::status_of(&state.db, tenant).await.unwrap()
+            && row.status == "ready"
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn activate(state: &AppState, id: i64) -> TenantId {
+    let tenant = TenantId::parse(id).unwrap();
+    outflow::tenants::create(&state.db, tenant, &TenantName::parse(&format!("Bench {id}")).unwrap()).await.unwrap();
+    streaming::activate(state, tenant).await.unwrap();
+    tenant
+}
+
+#[tokio::main]
+async fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let work = tempfile::tempdir().unwrap();
+    let kafka_dir = work.path().join("kafka");
+    let data = work.path().join("data");
+    let env = broker_up(&root, &kafka_dir, &data);
+    let _guard = BrokerGuard(kafka_dir, root.clone());
+    let config = Config {
+        data_dir: data,
+        kafka: KafkaConfig {
+            bootstrap: Some(env["OUTFLOW_KAFKA_BOOTSTRAP"].clone()),
+            ca: Some(env["OUTFLOW_KAFKA_CA"].clone().into()),
+            cert: Some(env["OUTFLOW_KAFKA_CERT"].clone().into()),
+            key: Some(env["OUTFLOW_KAFKA_KEY"].clone().into()),
+            reconcile_interval_secs: 3600,
+            ..KafkaConfig::default()
+        },
+        ..Config::default()
+    };
+    let state = AppState::open(config).await.unwrap();
+    let cluster = state.cluster.clone().unwrap();
+
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        cluster.actual().await.unwrap();
+        reads.push(t.elapsed());
+    }
+    reads.sort();
+    let unit = percentile(&reads, 0.5);
+    println!("baseline: read actual state (metadata + ACLs), empty cluster: p50 {:.2} ms (= 1 unit)", ms(unit));
+
+    let cancel = CancellationToken::new();
+    let loop_task = tokio::spawn(reconcile::run(state.clone(), cluster.clone(), cancel.clone()));
+
+    let mut latencies = Vec::new();
+    for id in 1..=50 {
+        let started = Instant::now();
+        let tenant = activate(&state, id).await;
+        wait_ready(&state, tenant).await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    println!(
+        "activation -> ready (topics + ACLs on the broker), 50 tenants one after another: p50 {:.1} ms, p99 {:.1} ms \
+         ({:.1} / {:.1} units; goal p50 <= 2 s)",
+        ms(p50),
+        ms(p99),
+        p50.as_secs_f64() / unit.as_secs_f64(),
+        p99.as_secs_f64() / unit.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let mut last = TenantId::parse(50).unwrap();
+    for id in 51..=1000 {
+        last = activate(&state, id).await;
+    }
+    let created = started.elapsed();
+    wait_ready(&state, last).await;
+    let (pending,): (i64,) = sqlx::query_as("select count(*) from reconcile_status where status != 'ready'")
+        .fetch_one(&state.db)
+        .await
+        .unwrap();
+    println!(
+        "950 more activations recorded in {:.1} s; all 1,000 tenants ready after {:.1} s ({pending} not ready)",
+        created.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    cancel.cancel();
+    loop_task.await.unwrap();
+
+    let mutations = cluster.mutations();
+    let mut passes = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let report = reconcile::pass(&state, &cluster).await.unwrap();
+        passes.push(t.elapsed());
+        assert_eq!(report.actions, 0, "a provisioned cluster needs no action");
+    }
+    assert_eq!(cluster.mutations(), mutations, "no-change passes must not mutate");
+    passes.sort();
+    let p50 = percentile(&passes, 0.5);
+    println!(
+        "no-change pass over 1,000 tenants (2,000 topics, 5,000 ACLs): p50 {:.1} ms, max {:.1} ms ({:.1} units; goal <= 1 s); \
+         0 mutating calls",
+        ms(p50),
+        ms(*passes.last().unwrap()),
+        p50.as_secs_f64() / unit.as_secs_f64()
+    );
+}
