@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# The main job with embedded defaults: builds outflow, starts the server (SQLite and a generated
-# CA under ./data, listening on 127.0.0.1:8080), creates an operator token and prints where to
-# sign in. Ctrl-C stops it.
+# The main job with embedded defaults: a local real Kafka broker, the outflow server (SQLite and
+# its CA under ./data, http://127.0.0.1:8080), a demo tenant 83 with streaming active, and sample
+# access-log traffic into c83. Prints where to sign in. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/install-deps.sh
 cargo build --release --locked --bin outflow
-bin=target/release/outflow
-export OUTFLOW_DATA_DIR="${OUTFLOW_DATA_DIR:-./data}"
+bin=$PWD/target/release/outflow
+export OUTFLOW_DATA_DIR="${OUTFLOW_DATA_DIR:-$PWD/data}"
+listen="${OUTFLOW_LISTEN:-127.0.0.1:8080}"
+mkdir -p "$OUTFLOW_DATA_DIR"
+
+eval "$(OUTFLOW_BIN="$bin" bash ops/kafka/broker.sh up "$OUTFLOW_DATA_DIR/kafka")"
 token=$("$bin" token create --role operator --name "run-$(date +%s)" | tail -n 1)
-"$bin" serve &
+"$bin" serve --listen "$listen" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
-for _ in $(seq 1 50); do
-  curl -fsS "http://${OUTFLOW_LISTEN:-127.0.0.1:8080}/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
+traffic=""
+cleanup() {
+  if [[ -n "$traffic" ]]; then
+    pkill -P "$traffic" 2>/dev/null || true
+    kill "$traffic" 2>/dev/null || true
+  fi
+  kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  bash ops/kafka/broker.sh down "$OUTFLOW_DATA_DIR/kafka"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 1 100); do
+  curl -fsS "http://$listen/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
 done
+
+api() { curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@" || true; }
+api -d '{"id": 83, "name": "Demo Customer"}' "http://$listen/api/v1/tenants"
+api -X PUT "http://$listen/api/v1/tenants/83/streaming"
+bash ops/demo/traffic.sh c83 5 &
+traffic=$!
+
 cat <<MSG
 
-outflow is running: http://${OUTFLOW_LISTEN:-127.0.0.1:8080}/
+outflow is running: http://$listen/   (Kafka: public $OUTFLOW_BROKERS, internal $OUTFLOW_KAFKA_BOOTSTRAP)
 Sign in with this operator token (also valid for the API as a Bearer token):
   $token
+Tenant 83 ("Demo Customer") is active and receives sample access logs in c83. Download its zip
+from the Streaming tab and run consumer.py from it to watch them arrive.
 
 MSG
-wait $server
+wait "$server"
