@@ -57,7 +57,7 @@ async fn sign_in_requires_an_operator_token_and_a_matching_form_token() {
     let (_, page) = get(&client, &app, "/login").await;
     let resp = post(&client, &app, "/login", &[("csrf", &csrf_of(&page)), ("token", &app.agent)]).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "agent tokens cannot sign in");
-    assert!(resp.text().await.unwrap().contains("not a valid operator token"));
+    assert!(resp.text().await.unwrap().contains("not a valid operator or tenant token"));
 
     let (client, csrf) = sign_in(&app).await;
     let resp = post(&client, &app, "/logout", &[("csrf", &csrf)]).await;

@@ -140,6 +140,20 @@ async fn main() {
     cancel.cancel();
     loop_task.await.unwrap();
 
+    // Let the cluster settle, then check what a pass would still do.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (desired, _) = reconcile::desired(&state.db, false).await.unwrap();
+    let actual = cluster.actual().await.unwrap();
+    let left = outflow::kafka::plan::plan(&desired, &actual);
+    println!(
+        "desired {} topics {} principals; actual {} topics {} acls; {} actions left: {:?}",
+        desired.topics.len(),
+        desired.principals.len(),
+        actual.topics.len(),
+        actual.acls.len(),
+        left.len(),
+        left.iter().take(3).collect::<Vec<_>>()
+    );
     let mutations = cluster.mutations();
     let mut passes = Vec::new();
     for _ in 0..10 {

@@ -20,10 +20,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::limit::{Limits, LoginLimiter};
 use crate::config::Config;
 use crate::kafka::Cluster;
 use crate::pki::{Ca, Kek};
-use crate::{api, db, kafka, web};
+use crate::{api, audit, db, kafka, web};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Wakes the reconciler after a desired-state change.
     pub reconcile: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Failed sign-ins per account and per address.
+    pub login_limiter: Arc<LoginLimiter>,
 }
 
 /// Counters exposed on `/metrics`.
@@ -62,7 +65,13 @@ impl AppState {
                 None
             }
         };
+        let login_limiter = Arc::new(LoginLimiter::new(Limits {
+            per_account: config.login.max_failures_per_account,
+            per_address: config.login.max_failures_per_address,
+            window: std::time::Duration::from_secs(config.login.window_secs),
+        }));
         Ok(Self {
+            login_limiter,
             db,
             config: Arc::new(config),
             ca: Arc::new(ca),
@@ -84,6 +93,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(web::router())
+        // A route layer runs after routing, so the audit middleware sees the matched path.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::middleware))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .layer(TraceLayer::new_for_http())
@@ -165,7 +176,8 @@ impl App {
         }
         tasks.close();
         let served =
-            axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("HTTP server");
+            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown).await.context("HTTP server");
         cancel.cancel();
         tasks.wait().await;
         served

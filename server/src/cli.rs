@@ -1,4 +1,4 @@
-//! Command line: `outflow serve`, `outflow token create`, `outflow ca ...`.
+//! Command line: `outflow serve`, `outflow token create`, `outflow user create`, `outflow ca ...`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use crate::app::{App, AppState};
 use crate::auth::{self, Role};
 use crate::config::Config;
 use crate::pki::{Ca, Kek, KeyAlgorithm, PrivateKey};
+use crate::tenants::TenantId;
 
 #[derive(Debug, Parser)]
 #[command(name = "outflow", version, about = "Control plane for streaming CDN logs to customers over Kafka")]
@@ -38,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage dashboard users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Manage the certificate authority.
     Ca {
         #[command(subcommand)]
@@ -49,12 +55,34 @@ enum Command {
 enum TokenCommand {
     /// Create a token; it is printed once, as the last line of output.
     Create {
-        /// operator (everything) or agent (firewall agents).
+        /// operator (everything), tenant (one tenant, set with --tenant) or agent (firewall agents).
         #[arg(long)]
         role: Role,
+        /// The tenant a tenant token is bound to.
+        #[arg(long, required_if_eq("role", "tenant"))]
+        tenant: Option<i64>,
         /// Who or what the token is for.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. Prints a one-time invitation link (valid 7 days) as the last line, or,
+    /// with --password-stdin, sets the password read from standard input.
+    Create {
+        /// operator or tenant.
+        #[arg(long)]
+        role: Role,
+        /// The tenant a tenant user belongs to.
+        #[arg(long, required_if_eq("role", "tenant"))]
+        tenant: Option<i64>,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of printing an invitation link.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -136,11 +164,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
-        Command::Token { command: TokenCommand::Create { role, name } } => {
-            let state = open_db_only(&config).await?;
-            let token = auth::create_token(&state, role, &name).await?;
+        Command::Token { command: TokenCommand::Create { role, tenant, name } } => {
+            let db = open_db_only(&config).await?;
+            let tenant = tenant.map(TenantId::parse).transpose()?;
+            let owner = auth::tokens::Owner { role, tenant, user_id: None };
+            let (_, token) = auth::tokens::create(&db, &owner, &name).await?;
             println!("Created {role} token {name:?}. It is shown only this once:");
             println!("{token}");
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { role, tenant, email, password_stdin } } => {
+            let db = open_db_only(&config).await?;
+            let tenant = tenant.map(TenantId::parse).transpose()?;
+            let email = auth::users::Email::parse(&email)?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let with_password = password.is_some();
+            let (user, secret) = auth::users::create(&db, &email, role, tenant, password).await?;
+            if with_password {
+                println!("Created {role} user {} (id {}); it can sign in now.", user.email, user.id);
+            } else {
+                println!("Created {role} user {} (id {}). Send this one-time link (valid 7 days):", user.email, user.id);
+                println!("{}/invite/{secret}", config.public_url());
+            }
             Ok(())
         }
         Command::Ca { command } => ca(config, command).await,

@@ -29,6 +29,10 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Dashboard session lifetime in minutes (`OUTFLOW_SESSION_MINUTES`).
     pub session_minutes: i64,
+    /// Base URL users reach the dashboard at, for invitation links (`OUTFLOW_PUBLIC_URL`);
+    /// defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    pub login: LoginConfig,
     pub ca: CaConfig,
     pub credentials: CredentialConfig,
     pub bundle: BundleConfig,
@@ -72,6 +76,25 @@ impl Default for KafkaConfig {
     }
 }
 
+/// Sign-in rate limits: failed attempts allowed per account and per source address within
+/// the window before sign-in is refused for the rest of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// `OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT`
+    pub max_failures_per_account: usize,
+    /// `OUTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS`
+    pub max_failures_per_address: usize,
+    /// `OUTFLOW_LOGIN_WINDOW_SECS`
+    pub window_secs: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_failures_per_account: 5, max_failures_per_address: 20, window_secs: 15 * 60 }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaConfig {
@@ -112,6 +135,8 @@ impl Default for Config {
             brokers: vec!["localhost:9093".into()],
             cookie_secure: false,
             session_minutes: 12 * 60,
+            public_url: None,
+            login: LoginConfig::default(),
             ca: CaConfig::default(),
             credentials: CredentialConfig::default(),
             bundle: BundleConfig::default(),
@@ -188,6 +213,18 @@ impl Config {
         if let Some(v) = var("OUTFLOW_SESSION_MINUTES") {
             self.session_minutes = parse("OUTFLOW_SESSION_MINUTES", v)?;
         }
+        if let Some(v) = var("OUTFLOW_PUBLIC_URL") {
+            self.public_url = Some(v.trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT") {
+            self.login.max_failures_per_account = parse("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS") {
+            self.login.max_failures_per_address = parse("OUTFLOW_LOGIN_MAX_FAILURES_PER_ADDRESS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_LOGIN_WINDOW_SECS") {
+            self.login.window_secs = parse("OUTFLOW_LOGIN_WINDOW_SECS", v)?;
+        }
         if let Some(v) = var("OUTFLOW_CA_NAME") {
             self.ca.name = v;
         }
@@ -253,10 +290,21 @@ impl Config {
         if self.kafka.reconcile_interval_secs == 0 || self.kafka.request_timeout_ms == 0 {
             bail!("kafka.reconcile_interval_secs and kafka.request_timeout_ms must be positive");
         }
+        if self.login.max_failures_per_account == 0
+            || self.login.max_failures_per_address == 0
+            || self.login.window_secs == 0
+        {
+            bail!("login limits and window must be positive");
+        }
         if self.session_minutes <= 0 {
             bail!("session_minutes must be positive");
         }
         Ok(())
+    }
+
+    /// Where users reach the dashboard, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// The database URL in effect.

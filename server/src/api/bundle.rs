@@ -1,10 +1,9 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
-use crate::auth::Operator;
+use crate::auth::TenantScope;
 use crate::error::{ErrorBody, Result};
-use crate::tenants::TenantId;
 
 #[utoipa::path(get, path = "/tenants/{id}/bundle.zip", tag = "bundle",
     description = "The zip with the newest active credential and prefilled consumer configurations.",
@@ -14,10 +13,8 @@ use crate::tenants::TenantId;
         (status = 409, description = "streaming not active or no active credential", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn download_bundle(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<impl IntoResponse> {
-    let id = TenantId::parse_str(&id)?;
     Ok(crate::bundle::zip_response(id, crate::bundle::for_tenant(&state, id).await?))
 }

@@ -3,21 +3,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::app::AppState;
-use crate::auth::Operator;
+use crate::auth::TenantScope;
 use crate::error::{Error, ErrorBody, Result};
 use crate::pki::credentials::{self, CredentialView};
-use crate::tenants::{self, TenantId};
+use crate::tenants;
 
 #[utoipa::path(get, path = "/tenants/{id}/credentials", tag = "credentials",
     params(("id" = i64, Path, description = "tenant id")),
     responses((status = 200, body = [CredentialView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_credentials(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<Json<Vec<CredentialView>>> {
-    let id = TenantId::parse_str(&id)?;
     tenants::get(&state.db, id).await?;
     let rows = credentials::list(&state.db, id).await?;
     Ok(Json(rows.iter().map(CredentialView::from).collect()))
@@ -30,11 +28,9 @@ pub async fn list_credentials(
         (status = 404, body = ErrorBody), (status = 409, description = "streaming not active", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn rotate_credential(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<CredentialView>)> {
-    let id = TenantId::parse_str(&id)?;
     let row = credentials::rotate(&state, id).await?;
     Ok((StatusCode::CREATED, Json(CredentialView::from(&row))))
 }
@@ -45,11 +41,10 @@ pub async fn rotate_credential(
     responses((status = 200, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn revoke_credential(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path((id, k)): Path<(String, String)>,
+    Path((_id, k)): Path<(String, String)>,
 ) -> Result<Json<CredentialView>> {
-    let id = TenantId::parse_str(&id)?;
     let k = k
         .parse::<i64>()
         .ok()

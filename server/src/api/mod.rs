@@ -1,10 +1,13 @@
 //! REST API under `/api/v1`. Routes are registered through utoipa-axum so the OpenAPI document
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
+mod audit;
 mod bundle;
 mod credentials;
 mod streaming;
 mod tenants;
+mod tokens;
+pub mod users;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -24,7 +27,9 @@ use crate::error::{Error, ErrorBody};
     info(
         title = "outflow",
         description = "Control plane for streaming CDN logs to customers over Kafka. \
-                       Every route except this document requires `Authorization: Bearer <token>`."
+                       Every route except this document requires `Authorization: Bearer <token>`. \
+                       Operators may use every route; tenant tokens only routes of their own tenant \
+                       (not partition changes, users or brokers); agent tokens only the agent routes."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -53,7 +58,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(streaming::check))
                 .routes(routes!(credentials::list_credentials, credentials::rotate_credential))
                 .routes(routes!(credentials::revoke_credential))
-                .routes(routes!(bundle::download_bundle)),
+                .routes(routes!(bundle::download_bundle))
+                .routes(routes!(streaming::list_partition_requests, streaming::request_partitions))
+                .routes(routes!(tokens::list_tokens, tokens::create_token))
+                .routes(routes!(tokens::revoke_token))
+                .routes(routes!(users::list_users, users::invite_user))
+                .routes(routes!(users::change_user))
+                .routes(routes!(audit::list_audit)),
         )
         .split_for_parts()
 }

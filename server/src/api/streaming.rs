@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::app::AppState;
-use crate::auth::Operator;
+use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -12,6 +12,7 @@ use super::AppJson;
 use crate::kafka::check::{self, CheckResult};
 use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{Partitions, TenantId};
+use crate::tenants::partition_requests::{self, PartitionRequest};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,11 +30,9 @@ pub struct ChangeStreaming {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn activate(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<StreamingStatus>)> {
-    let id = TenantId::parse_str(&id)?;
     let (status, activated) = streaming::activate(&state, id).await?;
     Ok((if activated { StatusCode::CREATED } else { StatusCode::OK }, Json(status)))
 }
@@ -43,11 +42,9 @@ pub async fn activate(
     responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn status(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<Json<StreamingStatus>> {
-    let id = TenantId::parse_str(&id)?;
     Ok(Json(streaming::status(&state, id).await?))
 }
 
@@ -57,11 +54,9 @@ pub async fn status(
     responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn deactivate(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<Json<StreamingStatus>> {
-    let id = TenantId::parse_str(&id)?;
     Ok(Json(streaming::deactivate(&state, id).await?))
 }
 
@@ -89,7 +84,44 @@ pub async fn change(
     responses((status = 200, body = CheckResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "streaming not active or no credential", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn check(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<CheckResult>> {
-    let id = TenantId::parse_str(&id)?;
+pub async fn check(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<CheckResult>> {
     Ok(Json(check::run(&state, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestPartitions {
+    /// The partition count asked for.
+    #[schema(example = 4, minimum = 1, maximum = 1000)]
+    pub partitions: i64,
+    /// Why, for the operators (at most 500 characters).
+    #[serde(default)]
+    pub note: String,
+}
+
+#[utoipa::path(get, path = "/tenants/{id}/streaming/partition-requests", tag = "streaming",
+    params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 200, body = [PartitionRequest]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_partition_requests(
+    TenantScope { id, .. }: TenantScope,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<PartitionRequest>>> {
+    crate::tenants::get(&state.db, id).await?;
+    Ok(Json(partition_requests::list(&state.db, id).await?))
+}
+
+#[utoipa::path(post, path = "/tenants/{id}/streaming/partition-requests", tag = "streaming",
+    description = "Ask the operators for more partitions (tenants cannot change them directly).",
+    params(("id" = i64, Path, description = "tenant id")), request_body = RequestPartitions,
+    responses((status = 201, body = PartitionRequest), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn request_partitions(
+    TenantScope { caller, id }: TenantScope,
+    State(state): State<AppState>,
+    AppJson(body): AppJson<RequestPartitions>,
+) -> Result<(StatusCode, Json<PartitionRequest>)> {
+    let partitions = Partitions::parse(body.partitions)?;
+    let request = partition_requests::file(&state.db, id, partitions, &body.note, &caller.name).await?;
+    Ok((StatusCode::CREATED, Json(request)))
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::AppJson;
 use crate::app::AppState;
-use crate::auth::Operator;
+use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
 use crate::tenants::{self, TenantId, TenantName, TenantView};
 
@@ -46,11 +46,9 @@ pub async fn create_tenant(
     responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn get_tenant(
-    _: Operator,
+    TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path(id): Path<String>,
 ) -> Result<Json<TenantView>> {
-    let id = TenantId::parse_str(&id)?;
     Ok(Json(tenants::get(&state.db, id).await?.into()))
 }
 

@@ -1,12 +1,19 @@
-//! Bearer tokens for the API and sessions for the dashboard. Tokens are random, shown once, and
-//! stored only as SHA-256 hashes (they carry 238 bits of entropy, so a fast hash is enough).
+//! Who is calling and what they may do. Bearer tokens for the API, sessions for the dashboard,
+//! users with argon2 passwords. Tokens are random, shown once, and stored only as SHA-256 hashes
+//! (they carry 238 bits of entropy, so a fast hash is enough); passwords are low-entropy and get
+//! argon2id.
 
+pub mod limit;
+pub mod password;
 pub mod session;
+pub mod tokens;
+pub mod users;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sqlx::{FromRow, SqliteExecutor};
@@ -14,15 +21,17 @@ use sqlx::{FromRow, SqliteExecutor};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::pki::random_password;
-use crate::tenants::now;
+use crate::tenants::TenantId;
 
 pub use session::{Session, WebSession};
 
-/// What a token may do.
+/// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The CDN's staff: everything.
     Operator,
+    /// A CDN customer's staff or automation: its own tenant's streaming service only.
+    Tenant,
     /// A broker's firewall agent: reads allowlists, reports status.
     Agent,
 }
@@ -31,6 +40,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Operator => "operator",
+            Role::Tenant => "tenant",
             Role::Agent => "agent",
         }
     }
@@ -47,19 +57,26 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "operator" => Ok(Role::Operator),
+            "tenant" => Ok(Role::Tenant),
             "agent" => Ok(Role::Agent),
-            other => Err(format!("unknown role {other:?}; use operator or agent")),
+            other => Err(format!("unknown role {other:?}; use operator, tenant or agent")),
         }
     }
 }
 
-/// The authenticated caller.
+/// The authenticated caller: a token (possibly owned by a user) or a signed-in user.
 #[derive(Debug, Clone, FromRow)]
 pub struct Principal {
-    pub token_id: i64,
+    /// The token used, when the caller authenticated with one.
+    pub token_id: Option<i64>,
+    /// The user behind the token or session, if any.
+    pub user_id: Option<i64>,
+    /// How the audit log names the caller: the user's email, else the token's name.
     pub name: String,
     #[sqlx(try_from = "String")]
     pub role: RoleColumn,
+    /// The one tenant a `tenant` caller is bound to.
+    pub tenant_id: Option<i64>,
 }
 
 /// `Role` as stored in the database.
@@ -77,6 +94,29 @@ impl Principal {
     pub fn role(&self) -> Role {
         self.role.0
     }
+
+    /// The tenant a `tenant` caller is bound to.
+    pub fn tenant(&self) -> Option<TenantId> {
+        self.tenant_id.and_then(|id| TenantId::parse(id).ok())
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.role() == Role::Operator
+    }
+
+    pub fn require_operator(&self) -> Result<(), Error> {
+        if self.is_operator() { Ok(()) } else { Err(Error::Forbidden("this requires an operator")) }
+    }
+
+    /// Operators may act on every tenant, a tenant caller on its own only, agents on none.
+    pub fn may_access(&self, tenant: TenantId) -> Result<(), Error> {
+        match self.role() {
+            Role::Operator => Ok(()),
+            Role::Tenant if self.tenant() == Some(tenant) => Ok(()),
+            Role::Tenant => Err(Error::Forbidden("this account may only access its own tenant")),
+            Role::Agent => Err(Error::Forbidden("agent tokens may only read allowlists and report status")),
+        }
+    }
 }
 
 pub const TOKEN_PREFIX: &str = "of_";
@@ -86,34 +126,51 @@ pub fn hash_token(token: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Creates a token and returns it; only its hash and a short display prefix are stored.
+/// A new random secret with the token prefix: returned to the caller once, stored hashed.
+pub fn new_secret() -> String {
+    format!("{TOKEN_PREFIX}{}", random_password(40))
+}
+
+/// Creates an operator or agent token not owned by any user (the CLI's automation tokens).
 pub async fn create_token(db: impl SqliteExecutor<'_>, role: Role, name: &str) -> anyhow::Result<String> {
-    let token = format!("{TOKEN_PREFIX}{}", random_password(40));
-    sqlx::query("insert into api_tokens (name, role, token_hash, prefix, created_at) values (?, ?, ?, ?, ?)")
-        .bind(name)
-        .bind(role.as_str())
-        .bind(hash_token(&token))
-        .bind(&token[..TOKEN_PREFIX.len() + 6])
-        .bind(now())
-        .execute(db)
-        .await?;
-    Ok(token)
+    anyhow::ensure!(role != Role::Tenant, "a tenant token needs its tenant: use tokens::create");
+    Ok(tokens::create(db, &tokens::Owner { role, tenant: None, user_id: None }, name).await?.1)
 }
 
-/// The principal owning `token`, unless unknown or revoked.
+/// The principal owning `token`, unless unknown, revoked, or its user is disabled.
 pub async fn authenticate(db: impl SqliteExecutor<'_>, token: &str) -> Result<Option<Principal>, Error> {
-    Ok(sqlx::query_as("select id as token_id, name, role from api_tokens where token_hash = ? and revoked_at is null")
-        .bind(hash_token(token))
-        .fetch_optional(db)
-        .await?)
+    Ok(sqlx::query_as(
+        "select t.id as token_id, t.user_id, coalesce(u.email, t.name) as name, t.role, t.tenant_id \
+         from api_tokens t left join users u on u.id = t.user_id \
+         where t.token_hash = ? and t.revoked_at is null and u.disabled_at is null",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(db)
+    .await?)
 }
 
-/// Extractor for API routes reserved to operators: 401 without a valid bearer token, 403 for
-/// a token of another role.
-#[derive(Debug, Clone)]
-pub struct Operator(pub Principal);
+/// Filled by the caller extractors, read by the audit middleware after the handler ran, so the
+/// audit log names exactly the principal the request was authorised as.
+#[derive(Debug, Clone, Default)]
+pub struct AuditActor(pub Arc<Mutex<Option<Principal>>>);
 
-impl FromRequestParts<AppState> for Operator {
+impl AuditActor {
+    pub fn set(parts: &Parts, principal: &Principal) {
+        if let Some(slot) = parts.extensions.get::<AuditActor>() {
+            *slot.0.lock().expect("audit slot") = Some(principal.clone());
+        }
+    }
+
+    pub fn get(&self) -> Option<Principal> {
+        self.0.lock().expect("audit slot").clone()
+    }
+}
+
+/// Extractor for any authenticated API caller: 401 without a valid bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -125,11 +182,52 @@ impl FromRequestParts<AppState> for Operator {
             .map(str::trim)
             .ok_or(Error::Unauthorized)?;
         let principal = authenticate(&state.db, token).await?.ok_or(Error::Unauthorized)?;
-        if principal.role() != Role::Operator {
-            return Err(Error::Forbidden("this route requires an operator token"));
-        }
+        AuditActor::set(parts, &principal);
+        Ok(Caller(principal))
+    }
+}
+
+/// Extractor for API routes reserved to operators: 401 without a valid bearer token, 403 for
+/// a token of another role.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Principal);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        principal.require_operator()?;
         Ok(Operator(principal))
     }
+}
+
+/// Extractor for routes under `/tenants/{id}`: the caller (401 without a token), the parsed id
+/// (422), and the right to act on that tenant (403 for other tenants and agents).
+#[derive(Debug, Clone)]
+pub struct TenantScope {
+    pub caller: Principal,
+    pub id: TenantId,
+}
+
+impl FromRequestParts<AppState> for TenantScope {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        let id = tenant_path_param(parts, state).await?;
+        caller.may_access(id)?;
+        Ok(TenantScope { caller, id })
+    }
+}
+
+/// The `{id}` path parameter of a tenant route, parsed.
+async fn tenant_path_param(parts: &mut Parts, state: &AppState) -> Result<TenantId, Error> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| Error::invalid("id", "the route has no tenant id"))?;
+    let raw = params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned());
+    TenantId::parse_str(raw.as_deref().unwrap_or_default())
 }
 
 /// Compares secrets without leaking where they differ through timing.
@@ -140,6 +238,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn principal(role: Role, tenant: Option<i64>) -> Principal {
+        Principal { token_id: Some(1), user_id: None, name: "t".into(), role: RoleColumn(role), tenant_id: tenant }
+    }
 
     #[test]
     fn token_hash_is_stable_hex() {
@@ -152,7 +254,19 @@ mod tests {
     #[test]
     fn roles_parse() {
         assert_eq!("operator".parse::<Role>().unwrap(), Role::Operator);
+        assert_eq!("tenant".parse::<Role>().unwrap(), Role::Tenant);
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn tenant_callers_reach_only_their_tenant() {
+        let t83 = TenantId::parse(83).unwrap();
+        let t84 = TenantId::parse(84).unwrap();
+        assert!(principal(Role::Operator, None).may_access(t84).is_ok());
+        assert!(principal(Role::Tenant, Some(83)).may_access(t83).is_ok());
+        assert!(principal(Role::Tenant, Some(83)).may_access(t84).is_err());
+        assert!(principal(Role::Agent, None).may_access(t83).is_err());
+        assert!(principal(Role::Tenant, Some(83)).require_operator().is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Dashboard sessions: a random id in an HttpOnly, SameSite=Strict cookie (stored hashed), and a
-//! per-session CSRF token that every form must echo back.
+//! per-session CSRF token that every form must echo back. A session belongs to a user (password
+//! sign-in) or to an API token (token sign-in); either way it ends when the user is disabled or
+//! the token revoked.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -7,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sqlx::FromRow;
 
-use super::{Principal, Role, constant_time_eq, hash_token};
+use super::{AuditActor, Principal, Role, constant_time_eq, hash_token};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::pki::random_password;
@@ -31,20 +33,32 @@ impl Session {
             Err(Error::Forbidden("the form's CSRF token is missing or wrong; reload the page and try again"))
         }
     }
+
+    pub fn is_operator(&self) -> bool {
+        self.principal.role() == Role::Operator
+    }
 }
 
-/// Starts a session for the token's owner; returns the cookie to set.
-pub async fn start(state: &AppState, token_id: i64) -> Result<Cookie<'static>, Error> {
+/// Starts a session for a user or a token; returns the cookie to set.
+pub async fn start(state: &AppState, principal: &Principal) -> Result<Cookie<'static>, Error> {
     let id = random_password(43);
     let expires_at = now() + state.config.session_minutes * 60;
-    sqlx::query("insert into sessions (id_hash, token_id, csrf, created_at, expires_at) values (?, ?, ?, ?, ?)")
-        .bind(hash_token(&id))
-        .bind(token_id)
-        .bind(random_password(32))
-        .bind(now())
-        .bind(expires_at)
-        .execute(&state.db)
-        .await?;
+    // A session started with a token follows the token; one started with a password, the user.
+    let (user_id, token_id) = match principal.token_id {
+        Some(token) => (None, Some(token)),
+        None => (principal.user_id, None),
+    };
+    sqlx::query(
+        "insert into sessions (id_hash, user_id, token_id, csrf, created_at, expires_at) values (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(hash_token(&id))
+    .bind(user_id)
+    .bind(token_id)
+    .bind(random_password(32))
+    .bind(now())
+    .bind(expires_at)
+    .execute(&state.db)
+    .await?;
     // Expired sessions are swept here, the one place sessions are created.
     sqlx::query("delete from sessions where expires_at <= ?").bind(now()).execute(&state.db).await?;
     Ok(session_cookie(state, id, time::Duration::minutes(state.config.session_minutes)))
@@ -70,11 +84,19 @@ fn session_cookie(state: &AppState, value: String, max_age: time::Duration) -> C
         .build()
 }
 
-async fn lookup(state: &AppState, id: &str) -> Result<Option<Session>, Error> {
+/// The live session with this cookie value: not expired, its user enabled, its token unrevoked.
+pub async fn lookup(state: &AppState, id: &str) -> Result<Option<Session>, Error> {
     Ok(sqlx::query_as(
-        "select s.csrf, t.id as token_id, t.name, t.role from sessions s \
-         join api_tokens t on t.id = s.token_id \
-         where s.id_hash = ? and s.expires_at > ? and t.revoked_at is null",
+        "select s.csrf, s.token_id, coalesce(s.user_id, t.user_id) as user_id, \
+                coalesce(u.email, t.name) as name, \
+                case when s.token_id is null then u.role else t.role end as role, \
+                case when s.token_id is null then u.tenant_id else t.tenant_id end as tenant_id \
+         from sessions s \
+         left join api_tokens t on t.id = s.token_id \
+         left join users u on u.id = coalesce(s.user_id, t.user_id) \
+         where s.id_hash = ? and s.expires_at > ? \
+           and (s.token_id is null or t.revoked_at is null) \
+           and u.disabled_at is null",
     )
     .bind(hash_token(id))
     .bind(now())
@@ -82,7 +104,7 @@ async fn lookup(state: &AppState, id: &str) -> Result<Option<Session>, Error> {
     .await?)
 }
 
-/// Extractor for dashboard pages: a live operator session, or a redirect to the sign-in page.
+/// Extractor for dashboard pages: a live operator or tenant session, or a redirect to sign-in.
 #[derive(Debug, Clone)]
 pub struct WebSession(pub Session);
 
@@ -95,7 +117,10 @@ impl FromRequestParts<AppState> for WebSession {
             return Err(Redirect::to("/login").into_response());
         };
         match lookup(state, cookie.value()).await {
-            Ok(Some(session)) if session.principal.role() == Role::Operator => Ok(WebSession(session)),
+            Ok(Some(session)) if session.principal.role() != Role::Agent => {
+                AuditActor::set(parts, &session.principal);
+                Ok(WebSession(session))
+            }
             Ok(_) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(e.into_response()),
         }

@@ -2,6 +2,7 @@
 //! the bundle read.
 
 pub mod domain;
+pub mod partition_requests;
 pub mod streaming;
 
 use serde::Serialize;

@@ -1,6 +1,7 @@
 //! Dashboard: server-rendered pages that work without JavaScript. Every state change is a
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
+mod accounts;
 mod pages;
 
 use axum::Router;
@@ -27,6 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}/credentials/rotate", post(pages::rotate))
         .route("/tenants/{id}/credentials/{k}/revoke", post(pages::revoke))
         .route("/tenants/{id}/bundle.zip", get(pages::bundle))
+        .route("/tenants/{id}/streaming/partition-requests", post(pages::request_partitions))
+        .route("/users", get(accounts::users).post(accounts::invite_user))
+        .route("/users/{user}/{action}", post(accounts::set_user_disabled))
+        .route("/tokens", get(accounts::tokens).post(accounts::create_token))
+        .route("/tokens/{token}/revoke", post(accounts::revoke_token))
+        .route("/audit", get(accounts::audit_log))
+        .route("/invite/{secret}", get(accounts::invite_form).post(accounts::accept_invite))
         .route("/static/style.css", get(style))
 }
 
@@ -63,6 +71,27 @@ impl IntoResponse for PageError {
 }
 
 pub type PageResult<T> = Result<T, PageError>;
+
+/// What the navigation bar of every signed-in page needs.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub csrf: String,
+    pub user: String,
+    pub operator: bool,
+    /// Where "Streaming" leads a tenant account.
+    pub home: String,
+}
+
+impl Nav {
+    pub fn of(session: &crate::auth::Session) -> Self {
+        Self {
+            csrf: session.csrf.clone(),
+            user: session.principal.name.clone(),
+            operator: session.is_operator(),
+            home: session.principal.tenant().map_or_else(|| "/tenants".into(), |t| format!("/tenants/{t}/streaming")),
+        }
+    }
+}
 
 /// 303 See Other: after a POST, the browser GETs the target.
 pub fn see_other(to: &str) -> Response {

@@ -9,14 +9,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
-use super::{PageResult, see_other};
+use super::{Nav, PageResult, see_other};
 use crate::app::AppState;
-use crate::auth::{self, Role, Session, WebSession, constant_time_eq, session};
+use crate::audit::{AuditNote, ClientAddr};
+use crate::auth::{self, Role, Session, WebSession, constant_time_eq, session, users};
 use crate::error::Error;
 use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
 use crate::pki::random_password;
 use crate::tenants::streaming::{self, StreamingStatus};
+use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::{self, Partitions, TenantId, TenantName, TenantView};
 
 const LOGIN_CSRF_COOKIE: &str = "outflow_login_csrf";
@@ -40,7 +42,7 @@ pub struct LoginPage {
 #[template(path = "pages/tenants.html")]
 pub struct TenantsPage {
     csrf: String,
-    user: String,
+    nav: Nav,
     tenants: Vec<TenantView>,
     error: Option<String>,
     form_id: String,
@@ -52,7 +54,7 @@ pub struct TenantsPage {
 #[template(path = "pages/streaming.html")]
 pub struct StreamingPage {
     csrf: String,
-    user: String,
+    nav: Nav,
     tenant: TenantView,
     status: StreamingStatus,
     topic: String,
@@ -61,6 +63,7 @@ pub struct StreamingPage {
     ca_file: String,
     notice: Option<&'static str>,
     check: Option<CheckResult>,
+    requests: Vec<PartitionRequest>,
 }
 
 /// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
@@ -81,6 +84,7 @@ impl NoticeQuery {
             }
             "revoked" => "Credential revoked.",
             "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
+            "requested" => "Request sent: the CDN's operators will see it on this page.",
             _ => return None,
         })
     }
@@ -114,23 +118,74 @@ fn login_page(error: Option<String>, status: StatusCode) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
     token: String,
     #[serde(default)]
     csrf: String,
 }
 
-pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Form<LoginForm>) -> PageResult<Response> {
+/// Signs in with an email and password, or with an operator or tenant API token. Failures
+/// count against the account and the source address; past the limit sign-in is refused (429)
+/// with a clear message before any password is checked. Every attempt is audited under the
+/// account it named.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> PageResult<Response> {
     let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return Ok(login_page(Some("The form expired; please sign in again.".into()), StatusCode::FORBIDDEN));
     }
-    let principal = auth::authenticate(&state.db, form.token.trim()).await?;
-    let Some(principal) = principal.filter(|p| p.role() == Role::Operator) else {
-        return Ok(login_page(Some("That token is not a valid operator token.".into()), StatusCode::UNAUTHORIZED));
+    let with_token = !form.token.trim().is_empty();
+    let account = (!with_token).then(|| form.email.trim().to_lowercase());
+    let attempt = AuditNote {
+        actor: Some((account.clone().unwrap_or_else(|| "api token".into()), "anonymous".into())),
+        action: Some("sign-in"),
+        detail: if with_token { "with an API token".into() } else { "with a password".into() },
     };
-    let cookie = session::start(&state, principal.token_id).await?;
-    tracing::info!(token = principal.name, "dashboard sign-in");
-    Ok((jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants")).into_response())
+    let refuse = |message: String, status: StatusCode, reason: &str| {
+        let mut response = login_page(Some(message), status);
+        response.extensions_mut().insert(AuditNote { detail: format!("{}: {reason}", attempt.detail), ..attempt.clone() });
+        response
+    };
+    let started = std::time::Instant::now();
+    if let Err(throttled) = state.login_limiter.check(account.as_deref(), &address, started) {
+        return Ok(refuse(throttled.message(), StatusCode::TOO_MANY_REQUESTS, "rate limited"));
+    }
+    let principal = if with_token {
+        auth::authenticate(&state.db, form.token.trim()).await?.filter(|p| p.role() != Role::Agent)
+    } else {
+        match users::verify_login(&state.db, &form.email, &form.password).await? {
+            Some(user) => Some(users::principal_of(&user)?),
+            None => None,
+        }
+    };
+    let Some(principal) = principal else {
+        state.login_limiter.failed(account.as_deref(), &address, started);
+        let message = if with_token {
+            "That token cannot sign in: it is not a valid operator or tenant token."
+        } else {
+            "Wrong email or password, or the account is disabled."
+        };
+        return Ok(refuse(message.into(), StatusCode::UNAUTHORIZED, "wrong credentials"));
+    };
+    if let Some(account) = &account {
+        state.login_limiter.succeeded(account);
+    }
+    let cookie = session::start(&state, &principal).await?;
+    tracing::info!(actor = principal.name, "dashboard sign-in");
+    let mut response =
+        (jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants")).into_response();
+    response.extensions_mut().insert(AuditNote {
+        actor: Some((principal.name.clone(), principal.role().to_string())),
+        ..attempt
+    });
+    Ok(response)
 }
 
 pub async fn logout(
@@ -154,7 +209,7 @@ async fn tenants_page(
     let tenants = tenants::list(&state.db).await?.into_iter().map(TenantView::from).collect();
     Ok(TenantsPage {
         csrf: session.csrf.clone(),
-        user: session.principal.name.clone(),
+        nav: Nav::of(session),
         tenants,
         error,
         form_id: form.map(|f| f.id.clone()).unwrap_or_default(),
@@ -167,8 +222,13 @@ pub async fn tenants(
     State(state): State<AppState>,
     WebSession(session): WebSession,
     Query(q): Query<NoticeQuery>,
-) -> PageResult<TenantsPage> {
-    tenants_page(&state, &session, None, None, q.text()).await
+) -> PageResult<Response> {
+    // A tenant account has one tenant: its page is the home.
+    if let Some(own) = session.principal.tenant() {
+        return Ok(Redirect::to(&format!("/tenants/{own}/streaming")).into_response());
+    }
+    session.principal.require_operator()?;
+    Ok(tenants_page(&state, &session, None, None, q.text()).await?.into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +247,7 @@ pub async fn create_tenant(
     Form(form): Form<CreateTenantForm>,
 ) -> PageResult<Response> {
     session.check_csrf(&form.csrf)?;
+    session.principal.require_operator()?;
     let created = async {
         let id = TenantId::parse_str(form.id.trim())?;
         let name = TenantName::parse(&form.name)?;
@@ -217,6 +278,7 @@ pub async fn streaming(
     Query(q): Query<NoticeQuery>,
 ) -> PageResult<StreamingPage> {
     let id = TenantId::parse_str(&id)?;
+    session.principal.may_access(id)?;
     streaming_page(&state, &session, id, q.text(), None).await
 }
 
@@ -231,7 +293,7 @@ async fn streaming_page(
     let status = streaming::status(state, id).await?;
     Ok(StreamingPage {
         csrf: session.csrf.clone(),
-        user: session.principal.name.clone(),
+        nav: Nav::of(session),
         tenant: tenant.into(),
         status,
         topic: id.topic(),
@@ -240,6 +302,7 @@ async fn streaming_page(
         ca_file: format!("{}.pem", state.ca.name),
         notice,
         check,
+        requests: partition_requests::list(&state.db, id).await?,
     })
 }
 
@@ -270,6 +333,7 @@ pub async fn partitions(
     Form(form): Form<PartitionsForm>,
 ) -> PageResult<Response> {
     session.check_csrf(&form.csrf)?;
+    session.principal.require_operator()?;
     let id = TenantId::parse_str(&id)?;
     let n = form
         .partitions
@@ -280,10 +344,13 @@ pub async fn partitions(
     Ok(back_to_streaming(id, "partitions"))
 }
 
-/// Checks the CSRF token and the tenant id of a form post on a tenant's page.
+/// Checks the CSRF token, the tenant id of a form post on a tenant's page, and the right to
+/// act on that tenant.
 fn tenant_form(session: &Session, form: &CsrfForm, id: &str) -> Result<TenantId, Error> {
     session.check_csrf(&form.csrf)?;
-    TenantId::parse_str(id)
+    let id = TenantId::parse_str(id)?;
+    session.principal.may_access(id)?;
+    Ok(id)
 }
 
 fn back_to_streaming(id: TenantId, notice: &str) -> Response {
@@ -342,15 +409,44 @@ pub async fn delete_tenant(
     Form(form): Form<CsrfForm>,
 ) -> PageResult<Response> {
     let id = tenant_form(&session, &form, &id)?;
+    session.principal.require_operator()?;
     tenants::delete(&state.db, id).await?;
     Ok(see_other("/tenants?notice=deleted"))
 }
 
 pub async fn bundle(
     State(state): State<AppState>,
-    WebSession(_): WebSession,
+    WebSession(session): WebSession,
     Path(id): Path<String>,
 ) -> PageResult<impl IntoResponse> {
     let id = TenantId::parse_str(&id)?;
+    session.principal.may_access(id)?;
     Ok(crate::bundle::zip_response(id, crate::bundle::for_tenant(&state, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PartitionRequestForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    partitions: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A tenant asks for more partitions; operators see the request on the Streaming tab.
+pub async fn request_partitions(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(id): Path<String>,
+    Form(form): Form<PartitionRequestForm>,
+) -> PageResult<Response> {
+    let id = tenant_form(&session, &CsrfForm { csrf: form.csrf.clone() }, &id)?;
+    let n = form
+        .partitions
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| Error::invalid("partitions", "partitions must be a number"))?;
+    partition_requests::file(&state.db, id, Partitions::parse(n)?, &form.note, &session.principal.name).await?;
+    Ok(back_to_streaming(id, "requested"))
 }

@@ -1,0 +1,75 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppJson;
+use crate::app::AppState;
+use crate::auth::tokens::{self, TokenView};
+use crate::auth::{Caller, Role};
+use crate::error::{Error, ErrorBody, Result};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for, 1..=100 characters.
+    #[schema(example = "ci-deploy")]
+    pub name: String,
+    /// `operator`, `tenant` or `agent` (operators only; a tenant account always gets a tenant token).
+    #[schema(example = "tenant")]
+    pub role: Option<String>,
+    /// The tenant of a tenant token (operators only; a tenant account's own tenant otherwise).
+    #[schema(example = 83)]
+    pub tenant_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The bearer token. Shown only in this response; only its hash is stored.
+    pub token: String,
+    #[serde(flatten)]
+    pub view: TokenView,
+}
+
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    description = "API tokens the caller may manage (operators: all; tenants: their tenant's), by prefix only.",
+    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(Caller(caller): Caller, State(state): State<AppState>) -> Result<Json<Vec<TokenView>>> {
+    let rows = tokens::visible_to(&state.db, &caller).await?;
+    Ok(Json(rows.into_iter().map(TokenView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such tenant", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    AppJson(body): AppJson<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>)> {
+    let role = body.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| Error::invalid("role", e))?;
+    let owner = tokens::owner_for(&caller, role, body.tenant_id)?;
+    let (id, token) = tokens::create(&state.db, &owner, &body.name).await?;
+    let view = tokens::visible_to(&state.db, &caller)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map(TokenView::from)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("created token {id} not visible to its creator")))?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, view })))
+}
+
+#[utoipa::path(delete, path = "/tokens/{token}", tag = "tokens",
+    description = "Revoke a token; it stops working at once. Idempotent.",
+    params(("token" = i64, Path, description = "token id")),
+    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn revoke_token(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<TokenView>> {
+    let id = token.parse::<i64>().map_err(|_| Error::invalid("token", format!("token id must be a number, got {token:?}")))?;
+    Ok(Json(tokens::revoke(&state.db, &caller, id).await?.into()))
+}

@@ -1,0 +1,176 @@
+//! API tokens: created for a role (and a tenant, for tenant tokens), listed by prefix only,
+//! revoked at once. A token made by a signed-in user belongs to that user.
+
+use serde::Serialize;
+use sqlx::{FromRow, SqliteExecutor};
+use utoipa::ToSchema;
+
+use super::{Principal, Role, hash_token, new_secret};
+use crate::error::{Error, Result};
+use crate::tenants::{TenantId, now, rfc3339};
+
+/// What a new token may do and whom it belongs to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub role: Role,
+    /// Required for `tenant` tokens, absent for the others.
+    pub tenant: Option<TenantId>,
+    pub user_id: Option<i64>,
+}
+
+/// A token as listed: never the secret, only the prefix that identifies it.
+#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// The first characters of the token, to tell tokens apart.
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A token as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    #[schema(example = 7)]
+    pub id: i64,
+    #[schema(example = "ci-deploy")]
+    pub name: String,
+    #[schema(example = "tenant")]
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    #[schema(example = "of_Ab3dE9")]
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<TokenRow> for TokenView {
+    fn from(t: TokenRow) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            tenant_id: t.tenant_id,
+            prefix: t.prefix,
+            created_at: rfc3339(t.created_at),
+            revoked_at: t.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A token's name: 1..=100 characters, no control characters.
+fn parse_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::invalid("name", "token name must be 1 to 100 printable characters"));
+    }
+    Ok(name)
+}
+
+/// Creates a token; returns its row id and the secret, which is not stored.
+pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> Result<(i64, String)> {
+    let name = parse_name(name)?;
+    match (owner.role, owner.tenant) {
+        (Role::Tenant, None) => return Err(Error::invalid("tenant_id", "a tenant token needs a tenant id")),
+        (Role::Operator | Role::Agent, Some(_)) => {
+            return Err(Error::invalid("tenant_id", "only tenant tokens are bound to a tenant"));
+        }
+        _ => {}
+    }
+    let secret = new_secret();
+    let (id,): (i64,) = sqlx::query_as(
+        "insert into api_tokens (name, role, tenant_id, user_id, token_hash, prefix, created_at) \
+         values (?, ?, ?, ?, ?, ?, ?) returning id",
+    )
+    .bind(name)
+    .bind(owner.role.as_str())
+    .bind(owner.tenant.map(TenantId::get))
+    .bind(owner.user_id)
+    .bind(hash_token(&secret))
+    .bind(&secret[..super::TOKEN_PREFIX.len() + 6])
+    .bind(now())
+    .fetch_one(db)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            Error::NotFound("no such tenant".into())
+        }
+        _ => Error::from(e),
+    })?;
+    Ok((id, secret))
+}
+
+/// The tokens `caller` may see: every token for operators, the tenant's tokens for a tenant.
+pub async fn visible_to(db: impl SqliteExecutor<'_>, caller: &Principal) -> Result<Vec<TokenRow>> {
+    let rows = match caller.role() {
+        Role::Operator => {
+            sqlx::query_as("select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens order by id")
+                .fetch_all(db)
+                .await?
+        }
+        Role::Tenant => {
+            sqlx::query_as(
+                "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens \
+                 where role = 'tenant' and tenant_id = ? order by id",
+            )
+            .bind(caller.tenant_id)
+            .fetch_all(db)
+            .await?
+        }
+        Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
+    };
+    Ok(rows)
+}
+
+/// Revokes token `id` if `caller` may see it; revoking twice is a no-op. Effective at once:
+/// every request looks the token up.
+pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Result<TokenRow> {
+    let row = visible_to(db, caller)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| Error::NotFound(format!("no token {id}")))?;
+    sqlx::query("update api_tokens set revoked_at = ? where id = ? and revoked_at is null")
+        .bind(now())
+        .bind(id)
+        .execute(db)
+        .await?;
+    // Sessions started with the token end with it.
+    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(db).await?;
+    let row = sqlx::query_as(
+        "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens where id = ?",
+    )
+    .bind(row.id)
+    .fetch_one(db)
+    .await?;
+    Ok(row)
+}
+
+/// The owner of a token that `caller` asks for: operators choose role and tenant, tenants get a
+/// token for their own tenant, agents none.
+pub fn owner_for(caller: &Principal, role: Option<Role>, tenant: Option<i64>) -> Result<Owner> {
+    let tenant = tenant.map(TenantId::parse).transpose().map_err(|_| {
+        Error::invalid("tenant_id", "tenant id must be between 1 and 999999")
+    })?;
+    match caller.role() {
+        Role::Operator => {
+            let role = role.unwrap_or(if tenant.is_some() { Role::Tenant } else { Role::Operator });
+            Ok(Owner { role, tenant, user_id: caller.user_id })
+        }
+        Role::Tenant => {
+            if role.is_some_and(|r| r != Role::Tenant) {
+                return Err(Error::Forbidden("a tenant account can only create tenant tokens"));
+            }
+            let own = caller.tenant();
+            if tenant.is_some() && tenant != own {
+                return Err(Error::Forbidden("this account may only access its own tenant"));
+            }
+            Ok(Owner { role: Role::Tenant, tenant: own, user_id: caller.user_id })
+        }
+        Role::Agent => Err(Error::Forbidden("agent tokens cannot manage tokens")),
+    }
+}
