@@ -1,0 +1,445 @@
+//! Who may do what: every API route × every kind of caller (operator, the tenant's own token,
+//! another tenant's token, an agent, nobody), with the status each must get. A route that the
+//! OpenAPI document lists but the table does not fails the test, so a new route cannot ship
+//! without deciding its access. Each call that changes something must leave an audit entry
+//! naming the caller and the outcome. Also: CSRF, the sign-in rate limit, secrets stored only
+//! hashed, and revocation taking effect at once.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{TestApp, spawn_app, spawn_app_with};
+use outflow::auth::tokens::{self, Owner};
+use outflow::auth::users::{self, Email};
+use outflow::auth::Role;
+use outflow::tenants::TenantId;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CALLERS: [&str; 5] = ["operator", "tenant-own", "tenant-other", "agent", "anonymous"];
+
+/// One route: the call to make and the status each caller must get, in `CALLERS` order.
+struct Route {
+    method: Method,
+    /// As in the OpenAPI document (without `/api/v1`).
+    template: &'static str,
+    /// The concrete path; `{own_token}` and `{user}` are filled from the fixture.
+    path: &'static str,
+    body: Option<Value>,
+    /// Deactivate tenant 83 before the call (to activate or delete it).
+    inactive: bool,
+    expect: [u16; 5],
+}
+
+fn route(method: Method, template: &'static str, path: &'static str, expect: [u16; 5]) -> Route {
+    Route { method, template, path, body: None, inactive: false, expect }
+}
+
+fn table() -> Vec<Route> {
+    use Method as M;
+    let with = |mut r: Route, body: Value| {
+        r.body = Some(body);
+        r
+    };
+    let inactive = |mut r: Route| {
+        r.inactive = true;
+        r
+    };
+    vec![
+        route(M::GET, "/tenants", "/tenants", [200, 403, 403, 403, 401]),
+        with(route(M::POST, "/tenants", "/tenants", [201, 403, 403, 403, 401]), json!({"id": 85, "name": "New"})),
+        route(M::GET, "/tenants/{id}", "/tenants/83", [200, 200, 403, 403, 401]),
+        inactive(route(M::DELETE, "/tenants/{id}", "/tenants/83", [204, 403, 403, 403, 401])),
+        inactive(route(M::PUT, "/tenants/{id}/streaming", "/tenants/83/streaming", [201, 201, 403, 403, 401])),
+        route(M::GET, "/tenants/{id}/streaming", "/tenants/83/streaming", [200, 200, 403, 403, 401]),
+        route(M::DELETE, "/tenants/{id}/streaming", "/tenants/83/streaming", [200, 200, 403, 403, 401]),
+        with(
+            route(M::PATCH, "/tenants/{id}/streaming", "/tenants/83/streaming", [200, 403, 403, 403, 401]),
+            json!({"partitions": 4}),
+        ),
+        // No broker in this test: the check runs and reports `unreachable`.
+        route(M::POST, "/tenants/{id}/streaming/check", "/tenants/83/streaming/check", [200, 200, 403, 403, 401]),
+        route(
+            M::GET,
+            "/tenants/{id}/streaming/partition-requests",
+            "/tenants/83/streaming/partition-requests",
+            [200, 200, 403, 403, 401],
+        ),
+        with(
+            route(
+                M::POST,
+                "/tenants/{id}/streaming/partition-requests",
+                "/tenants/83/streaming/partition-requests",
+                [201, 201, 403, 403, 401],
+            ),
+            json!({"partitions": 6, "note": "holiday peak"}),
+        ),
+        route(M::GET, "/tenants/{id}/credentials", "/tenants/83/credentials", [200, 200, 403, 403, 401]),
+        route(M::POST, "/tenants/{id}/credentials", "/tenants/83/credentials", [201, 201, 403, 403, 401]),
+        route(M::DELETE, "/tenants/{id}/credentials/{k}", "/tenants/83/credentials/1", [200, 200, 403, 403, 401]),
+        route(M::GET, "/tenants/{id}/bundle.zip", "/tenants/83/bundle.zip", [200, 200, 403, 403, 401]),
+        route(M::GET, "/tokens", "/tokens", [200, 200, 200, 403, 401]),
+        with(route(M::POST, "/tokens", "/tokens", [201, 201, 201, 403, 401]), json!({"name": "script"})),
+        // Another tenant's token is invisible to a tenant: 404, not 403, so ids leak nothing.
+        route(M::DELETE, "/tokens/{token}", "/tokens/{own_token}", [200, 200, 404, 403, 401]),
+        route(M::GET, "/users", "/users", [200, 403, 403, 403, 401]),
+        with(
+            route(M::POST, "/users", "/users", [201, 403, 403, 403, 401]),
+            json!({"email": "new@acme.example", "role": "tenant", "tenant_id": 83}),
+        ),
+        with(route(M::PATCH, "/users/{user}", "/users/{user}", [200, 403, 403, 403, 401]), json!({"disabled": true})),
+        route(M::GET, "/audit", "/audit", [200, 200, 200, 403, 401]),
+    ]
+}
+
+/// A fresh app with tenant 83 (active) and 84, a tenant token for each, and a tenant user.
+struct Fixture {
+    app: TestApp,
+    own: String,
+    other: String,
+    own_token_id: i64,
+    user_id: i64,
+}
+
+async fn fixture() -> Fixture {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    app.create_tenant(84, "Globex").await;
+    app.activate(83).await;
+    app.activate(84).await;
+    let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
+    let (own_token_id, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
+    let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
+    let email = Email::parse("staff@acme.example").unwrap();
+    let (user, _) = users::create(&app.state.db, &email, Role::Tenant, Some(TenantId::parse(83).unwrap()), None)
+        .await
+        .unwrap();
+    Fixture { app, own, other, own_token_id, user_id: user.id }
+}
+
+impl Fixture {
+    fn token(&self, caller: &str) -> Option<String> {
+        match caller {
+            "operator" => Some(self.app.operator.clone()),
+            "tenant-own" => Some(self.own.clone()),
+            "tenant-other" => Some(self.other.clone()),
+            "agent" => Some(self.app.agent.clone()),
+            _ => None,
+        }
+    }
+
+    fn name(&self, caller: &str) -> &'static str {
+        match caller {
+            "operator" => "test-operator",
+            "tenant-own" => "acme-ci",
+            "tenant-other" => "globex-ci",
+            "agent" => "test-agent",
+            _ => "anonymous",
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_the_table_says_and_is_audited() {
+    let table = table();
+
+    // The table covers exactly the routes the OpenAPI document describes.
+    let app = spawn_app().await;
+    let (status, doc) = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+        .collect();
+    let tabled: BTreeSet<(String, String)> =
+        table.iter().map(|r| (r.method.to_string(), format!("/api/v1{}", r.template))).collect();
+    let missing: Vec<_> = documented.difference(&tabled).collect();
+    assert!(missing.is_empty(), "routes without an access-table entry: {missing:?}");
+    let stale: Vec<_> = tabled.difference(&documented).collect();
+    assert!(stale.is_empty(), "table entries for routes that do not exist: {stale:?}");
+    // The document itself is public.
+    for caller in CALLERS {
+        let f = fixture().await;
+        let (status, _) = f.app.call(Method::GET, "/api/v1/openapi.json", f.token(caller).as_deref(), None).await;
+        assert_eq!(status, StatusCode::OK, "{caller} GET openapi.json");
+    }
+
+    let mut failures = Vec::new();
+    for r in &table {
+        for (i, caller) in CALLERS.iter().enumerate() {
+            // A fresh world per call: an allowed call (a delete, say) must not change what the
+            // next caller sees.
+            let f = fixture().await;
+            if r.inactive {
+                let (s, b) = f.app.op(Method::DELETE, "/api/v1/tenants/83/streaming", None).await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+            }
+            let path = format!(
+                "/api/v1{}",
+                r.path.replace("{own_token}", &f.own_token_id.to_string()).replace("{user}", &f.user_id.to_string())
+            );
+            let (before,): (i64,) =
+                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+            let (status, body) = f.app.call(r.method.clone(), &path, f.token(caller).as_deref(), r.body.clone()).await;
+            if status.as_u16() != r.expect[i] {
+                failures.push(format!("{caller} {} {path}: got {status}, want {} ({body})", r.method, r.expect[i]));
+                continue;
+            }
+
+            // Mutations and downloads are audited with the caller and the outcome.
+            let audited = r.method != Method::GET || r.template.ends_with("bundle.zip");
+            let last: Option<(String, String, String, i64, String)> =
+                sqlx::query_as("select actor, action, outcome, status, target from audit_log order by id desc limit 1")
+                    .fetch_optional(&f.app.state.db)
+                    .await
+                    .unwrap();
+            let (after,): (i64,) =
+                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+            if audited {
+                assert_eq!(after, before + 1, "{caller} {} {path}: one audit entry", r.method);
+                let (actor, action, outcome, logged, target) = last.unwrap();
+                assert_eq!(actor, f.name(caller), "{caller} {} {path}: actor", r.method);
+                assert_eq!(action, format!("{} /api/v1{}", r.method, r.template));
+                assert_eq!(target, path);
+                assert_eq!(logged, i64::from(status.as_u16()));
+                let want = match status.as_u16() {
+                    200..=399 => "success",
+                    401 | 403 | 429 => "denied",
+                    _ => "failure",
+                };
+                assert_eq!(outcome, want, "{caller} {} {path}", r.method);
+            } else {
+                assert_eq!(after, before, "{caller} {} {path}: reads are not audited", r.method);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "access table violations:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn tenants_read_only_their_own_audit_entries() {
+    let f = fixture().await;
+    f.app.call(Method::POST, "/api/v1/tenants/83/credentials", Some(&f.own), None).await;
+    f.app.call(Method::POST, "/api/v1/tenants/84/credentials", Some(&f.other), None).await;
+    let (status, page) = f.app.call(Method::GET, "/api/v1/audit", Some(&f.own), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = page["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["tenant_id"] == 83), "{page}");
+    let (status, _) = f.app.call(Method::GET, "/api/v1/audit?tenant=84", Some(&f.own), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Operators filter by tenant, actor and action, and page through.
+    let (_, page) = f.app.op(Method::GET, "/api/v1/audit?tenant=84&action=credentials", None).await;
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(entries[0]["actor"], "globex-ci");
+    let (_, first) = f.app.op(Method::GET, "/api/v1/audit?limit=2", None).await;
+    let before = first["next_before"].as_i64().expect("more than two entries");
+    let (_, second) = f.app.op(Method::GET, &format!("/api/v1/audit?limit=2&before={before}"), None).await;
+    assert!(second["entries"][0]["id"].as_i64().unwrap() < before);
+    let (status, body) = f.app.op(Method::GET, "/api/v1/audit?since=yesterday", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "since");
+
+    // The log refuses to be rewritten.
+    assert!(sqlx::query("delete from audit_log").execute(&f.app.state.db).await.is_err());
+    assert!(sqlx::query("update audit_log set actor = 'x'").execute(&f.app.state.db).await.is_err());
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_at_once_and_a_tenant_cannot_mint_wider_tokens() {
+    let f = fixture().await;
+    let (status, created) =
+        f.app.call(Method::POST, "/api/v1/tokens", Some(&f.own), Some(json!({"name": "deploy"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["role"], "tenant");
+    assert_eq!(created["tenant_id"], 83);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (status, _) = f.app.call(Method::GET, "/api/v1/tenants/83/streaming", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, list) = f.app.call(Method::GET, "/api/v1/tokens", Some(&f.own), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.as_array().unwrap().iter().all(|t| t.get("token").is_none() && t["prefix"].as_str().unwrap().len() < 12));
+
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = f.app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&f.own), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = f.app.call(Method::GET, "/api/v1/tenants/83/streaming", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once");
+
+    for body in [json!({"name": "x", "role": "operator"}), json!({"name": "x", "tenant_id": 84})] {
+        let (status, _) = f.app.call(Method::POST, "/api/v1/tokens", Some(&f.own), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+}
+
+/// The value of the first hidden `csrf` field on a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn sign_in(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    let page = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    client
+        .post(app.url("/login"))
+        .form(&[("csrf", csrf_of(&page).as_str()), ("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn invited_tenant_user_signs_in_sees_only_its_tenant_and_forms_need_csrf() {
+    let f = fixture().await;
+    let (status, invited) = f
+        .app
+        .op(Method::POST, "/api/v1/users", Some(json!({"email": "Lead@Acme.example", "role": "tenant", "tenant_id": 83})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    let url = invited["invite_url"].as_str().unwrap();
+    let path = &url[url.find("/invite/").unwrap()..];
+
+    let client = browser();
+    let form = client.get(f.app.url(path)).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let resp = client
+        .post(f.app.url(path))
+        .form(&[("password", "short"), ("confirm", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let password = "a long enough passphrase";
+    let resp = client.post(f.app.url(path)).form(&[("password", password), ("confirm", password)]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "invitation accepted and signed in");
+    let used = client.get(f.app.url(path)).send().await.unwrap();
+    assert_eq!(used.status(), StatusCode::NOT_FOUND, "an invitation works once");
+
+    // Signing in again with the password (email case does not matter) lands on its tenant.
+    let client = browser();
+    let resp = sign_in(&f.app, &client, "lead@acme.example", password).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = client.get(f.app.url("/tenants")).send().await.unwrap();
+    assert_eq!(resp.headers()["location"], "/tenants/83/streaming");
+    let page = client.get(f.app.url("/tenants/83/streaming")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Ask for this many partitions"), "tenants request partitions instead of changing them");
+    assert!(!page.contains("Delete tenant"));
+    let csrf = csrf_of(&page);
+    for path in ["/tenants/84/streaming", "/users", "/tenants/84/bundle.zip"] {
+        let resp = client.get(f.app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // Form posts without the session's CSRF token change nothing.
+    let creds = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            let (n,): (i64,) =
+                sqlx::query_as("select count(*) from credentials where tenant_id = 83").fetch_one(&db).await.unwrap();
+            n
+        }
+    };
+    let before = creds(&f.app).await;
+    for form in [vec![], vec![("csrf", "forged")]] {
+        let resp = client.post(f.app.url("/tenants/83/credentials/rotate")).form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(creds(&f.app).await, before);
+    let resp =
+        client.post(f.app.url("/tenants/83/credentials/rotate")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(creds(&f.app).await, before + 1);
+    let resp = client.post(f.app.url("/tenants/84/credentials/rotate")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "not another tenant's");
+
+    // The sign-ins and the dashboard rotation are in the audit log under the user's email.
+    let (_, page) = f.app.op(Method::GET, "/api/v1/audit?actor=Lead@Acme.example", None).await;
+    let actions: Vec<&str> = page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"sign-in"), "{actions:?}");
+    assert!(actions.contains(&"POST /tenants/{id}/credentials/rotate"), "{actions:?}");
+
+    // Disabling the user ends its session at once.
+    let id = invited["id"].as_i64().unwrap();
+    let (status, _) = f.app.op(Method::PATCH, &format!("/api/v1/users/{id}"), Some(json!({"disabled": true}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let resp = client.get(f.app.url("/tenants/83/streaming")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "signed out");
+    assert_eq!(sign_in(&f.app, &browser(), "lead@acme.example", password).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_in_rate_limit_engages_per_account_and_per_address() {
+    let app = spawn_app_with(|c| {
+        c.login.max_failures_per_account = 3;
+        c.login.max_failures_per_address = 6;
+    })
+    .await;
+    let email = Email::parse("ops@cdn.example").unwrap();
+    users::create(&app.state.db, &email, Role::Operator, None, Some("the right password".into())).await.unwrap();
+
+    for _ in 0..3 {
+        assert_eq!(sign_in(&app, &browser(), "ops@cdn.example", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let resp = sign_in(&app, &browser(), "ops@cdn.example", "the right password").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert!(resp.text().await.unwrap().contains("Too many failed sign-ins for this account"));
+
+    // Other accounts from the same address, until the address limit.
+    for i in 0..3 {
+        let status = sign_in(&app, &browser(), &format!("guess{i}@cdn.example"), "nope nope nope").await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let resp = sign_in(&app, &browser(), "guess9@cdn.example", "nope nope nope").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.text().await.unwrap().contains("for this address"));
+
+    let (_, page) = app.op(Method::GET, "/api/v1/audit?action=sign-in", None).await;
+    let outcomes: Vec<&str> = page["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.len(), 8);
+    assert!(outcomes.iter().all(|o| *o == "denied"), "{outcomes:?}");
+    assert!(page["entries"].as_array().unwrap().iter().all(|e| e["source"] == "127.0.0.1"));
+}
+
+#[tokio::test]
+async fn passwords_and_tokens_are_stored_only_hashed() {
+    let f = fixture().await;
+    let password = "plain text must not appear";
+    let email = Email::parse("vault@cdn.example").unwrap();
+    users::create(&f.app.state.db, &email, Role::Operator, None, Some(password.into())).await.unwrap();
+    let (_, created) = f.app.op(Method::POST, "/api/v1/tokens", Some(json!({"name": "secret-check"}))).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    sqlx::query("pragma wal_checkpoint(truncate)").execute(&f.app.state.db).await.unwrap();
+
+    let mut haystack = Vec::new();
+    for entry in walk(f.app.dir.path()) {
+        haystack.extend(std::fs::read(entry).unwrap());
+    }
+    for secret in [password, token.as_str(), f.own.as_str(), f.app.operator.as_str()] {
+        assert!(
+            !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret is stored in plaintext"
+        );
+    }
+    let (hash,): (String,) =
+        sqlx::query_as("select password_hash from users where email = ?").bind(email.as_str()).fetch_one(&f.app.state.db).await.unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
