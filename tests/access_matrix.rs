@@ -75,6 +75,12 @@ fn table() -> Vec<Route> {
             ),
             json!({"partitions": 6, "note": "holiday peak"}),
         ),
+        // No broker in this test: the live view answers 503 to those allowed to see it.
+        route(M::GET, "/tenants/{id}/streaming/live", "/tenants/83/streaming/live", [503, 503, 403, 403, 401]),
+        with(
+            route(M::PUT, "/tenants/{id}/streaming/live-tail", "/tenants/83/streaming/live-tail", [200, 403, 403, 403, 401]),
+            json!({"enabled": false}),
+        ),
         route(M::GET, "/tenants/{id}/credentials", "/tenants/83/credentials", [200, 200, 403, 403, 401]),
         route(M::POST, "/tenants/{id}/credentials", "/tenants/83/credentials", [201, 201, 403, 403, 401]),
         route(M::DELETE, "/tenants/{id}/credentials/{k}", "/tenants/83/credentials/1", [200, 200, 403, 403, 401]),

@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::limit::{Limits, LoginLimiter};
 use crate::config::Config;
 use crate::kafka::Cluster;
+use crate::kafka::monitor::Monitor;
 use crate::pki::{Ca, Kek};
 use crate::{api, audit, db, kafka, web};
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub kek: Arc<Kek>,
     /// The admin connection to Kafka, when `kafka.bootstrap` is configured.
     pub cluster: Option<Arc<Cluster>>,
+    /// Reads live traffic for the Streaming tab, when Kafka is configured.
+    pub monitor: Option<Arc<Monitor>>,
     /// Wakes the reconciler after a desired-state change.
     pub reconcile: Arc<Notify>,
     pub metrics: Arc<Metrics>,
@@ -70,7 +73,12 @@ impl AppState {
             per_address: config.login.max_failures_per_address,
             window: std::time::Duration::from_secs(config.login.window_secs),
         }));
+        let monitor = match config.kafka.bootstrap {
+            Some(_) => Some(Arc::new(Monitor::new(&config.kafka)?)),
+            None => None,
+        };
         Ok(Self {
+            monitor,
             login_limiter,
             db,
             config: Arc::new(config),
@@ -142,6 +150,20 @@ async fn metrics(State(state): State<AppState>) -> crate::error::Result<impl Int
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
+/// Samples the topic ends of watched tenants every few seconds, for the throughput figures.
+async fn sample_throughput(monitor: Arc<Monitor>, cancel: CancellationToken) {
+    loop {
+        let m = monitor.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || m.sample_watched()).await {
+            tracing::debug!(error = %e, "throughput sample failed");
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}
+
 /// A bound, not yet serving, application.
 pub struct App {
     listener: TcpListener,
@@ -173,6 +195,9 @@ impl App {
         let tasks = TaskTracker::new();
         if let Some(cluster) = self.state.cluster.clone() {
             tasks.spawn(kafka::reconcile::run(self.state.clone(), cluster, cancel.clone()));
+        }
+        if let Some(monitor) = self.state.monitor.clone() {
+            tasks.spawn(sample_throughput(monitor, cancel.clone()));
         }
         tasks.close();
         let served =

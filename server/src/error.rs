@@ -17,6 +17,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A dependency (the Kafka cluster) is not configured or not reachable right now.
+    #[error("{0}")]
+    Unavailable(String),
     /// Input that parsed but is not acceptable; `field` names the offending input.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
@@ -42,6 +45,7 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadBody(status, _) => *status,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -54,6 +58,7 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
             Self::Invalid { .. } => "invalid",
             Self::BadBody(..) => "invalid_body",
             Self::Database(_) | Self::Internal(_) => "internal",

@@ -4,6 +4,7 @@
 mod audit;
 mod bundle;
 mod credentials;
+mod live;
 mod streaming;
 mod tenants;
 mod tokens;
@@ -64,7 +65,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(tokens::revoke_token))
                 .routes(routes!(users::list_users, users::invite_user))
                 .routes(routes!(users::change_user))
-                .routes(routes!(audit::list_audit)),
+                .routes(routes!(audit::list_audit))
+                .routes(routes!(live::live_view))
+                .routes(routes!(live::set_live_tail)),
         )
         .split_for_parts()
 }

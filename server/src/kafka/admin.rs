@@ -75,6 +75,27 @@ fn task_error(e: tokio::task::JoinError) -> ClusterError {
     ClusterError { transient: true, message: format!("admin task failed: {e}") }
 }
 
+/// Client settings for outflow's own identity on the internal listener.
+pub fn client_config(config: &KafkaConfig, client_id: &str) -> anyhow::Result<ClientConfig> {
+    let bootstrap = config.bootstrap.as_deref().context("kafka.bootstrap is not set")?;
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id)
+        .set("socket.timeout.ms", config.request_timeout_ms.to_string())
+        // Reconnect quickly after a broker outage so a pending tenant becomes ready soon.
+        .set("reconnect.backoff.max.ms", "1000");
+    if let Some(ca) = &config.ca {
+        client.set("security.protocol", "ssl").set("ssl.ca.location", ca.display().to_string());
+        if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
+            client
+                .set("ssl.certificate.location", cert.display().to_string())
+                .set("ssl.key.location", key.display().to_string());
+        }
+    }
+    Ok(client)
+}
+
 pub struct Cluster {
     client: Arc<AdminClient<DefaultClientContext>>,
     timeout: Duration,
@@ -84,22 +105,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn connect(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let bootstrap = config.bootstrap.as_deref().context("kafka.bootstrap is not set")?;
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", bootstrap)
-            .set("client.id", "outflow-reconciler")
-            .set("socket.timeout.ms", config.request_timeout_ms.to_string())
-            // Reconnect quickly after a broker outage so a pending tenant becomes ready soon.
-            .set("reconnect.backoff.max.ms", "1000");
-        if let Some(ca) = &config.ca {
-            client.set("security.protocol", "ssl").set("ssl.ca.location", ca.display().to_string());
-            if let (Some(cert), Some(key)) = (&config.cert, &config.key) {
-                client
-                    .set("ssl.certificate.location", cert.display().to_string())
-                    .set("ssl.key.location", key.display().to_string());
-            }
-        }
+        let client = client_config(config, "outflow-reconciler")?;
         let admin: AdminClient<DefaultClientContext> = client.create().context("creating the Kafka admin client")?;
         Ok(Self {
             client: Arc::new(admin),

@@ -2,6 +2,7 @@
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
 mod accounts;
+mod live;
 mod pages;
 
 use axum::Router;
@@ -35,7 +36,11 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{token}/revoke", post(accounts::revoke_token))
         .route("/audit", get(accounts::audit_log))
         .route("/invite/{secret}", get(accounts::invite_form).post(accounts::accept_invite))
+        .route("/tenants/{id}/streaming/live", get(live::page))
+        .route("/tenants/{id}/streaming/live.html", get(live::fragment))
+        .route("/tenants/{id}/streaming/live-tail", post(live::set_tail))
         .route("/static/style.css", get(style))
+        .route("/static/live.js", get(script))
 }
 
 /// The stylesheet is compiled in, so the binary serves the dashboard from any directory.
@@ -44,6 +49,25 @@ async fn style() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
         include_str!("../../../web/style.css"),
     )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
+        include_str!("../../../web/live.js"),
+    )
+}
+
+/// SVG polyline points (a 100×20 box) for a series of (time, value), for sparklines.
+pub fn sparkline(series: &[(i64, f64)]) -> String {
+    let max = series.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max).max(1e-9);
+    let n = series.len().max(2) - 1;
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| format!("{:.1},{:.1}", i as f64 * 100.0 / n as f64, 20.0 - v / max * 19.0))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An error rendered as an HTML page with the error's status code.

@@ -64,6 +64,8 @@ pub struct StreamingPage {
     notice: Option<&'static str>,
     check: Option<CheckResult>,
     requests: Vec<PartitionRequest>,
+    live_tail: bool,
+    port: String,
 }
 
 /// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
@@ -303,6 +305,13 @@ async fn streaming_page(
         notice,
         check,
         requests: partition_requests::list(&state.db, id).await?,
+        live_tail: crate::kafka::live::tail_enabled(state, id).await?,
+        port: state
+            .config
+            .brokers
+            .first()
+            .and_then(|b| b.rsplit_once(':'))
+            .map_or_else(|| "9093".into(), |(_, port)| port.to_owned()),
     })
 }
 
