@@ -19,6 +19,8 @@ use crate::tenants::{TenantId, now};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Wait before the pass that confirms what the previous one changed.
+const CONFIRM_DELAY: Duration = Duration::from_millis(100);
 
 /// Records that `tenant`'s desired state changed and has not reached the cluster yet.
 /// Call inside the transaction that changes it; notify the reconciler after commit.
@@ -82,6 +84,8 @@ pub async fn desired(db: &SqlitePool, delete_unwanted_topics: bool) -> sqlx::Res
 pub struct PassReport {
     pub actions: usize,
     pub failed: usize,
+    /// Tenants changed by this pass, to be confirmed by the next one.
+    pub unconfirmed: usize,
     pub transient_failure: bool,
 }
 
@@ -104,12 +108,21 @@ pub async fn pass(state: &AppState, cluster: &Cluster) -> anyhow::Result<PassRep
     if !actions.is_empty() {
         tracing::debug!(?actions, "applied");
     }
+    // A tenant is confirmed only by a pass that finds nothing to do for it: the broker answers
+    // CreateTopics/CreateAcls before every node's metadata shows the change, so a tenant acted
+    // on now stays pending until the next pass (run at once) reads its state back.
+    let acted: BTreeSet<i64> = actions.iter().map(|a| a.tenant()).collect();
+    let waiting: Vec<(i64,)> =
+        sqlx::query_as("select tenant_id from reconcile_status where status != 'ready'").fetch_all(&state.db).await?;
     let mut touched: BTreeSet<i64> = desired.topics.values().map(|(t, _)| *t).collect();
-    touched.extend(actions.iter().map(|a| a.tenant()));
-    record(&state.db, &touched, &generations, &failures).await?;
+    touched.extend(&acted);
+    touched.extend(waiting.into_iter().map(|(t,)| t));
+    let confirmed: BTreeSet<i64> = touched.difference(&acted).copied().collect();
+    record(&state.db, &touched, &confirmed, &generations, &failures).await?;
     Ok(PassReport {
         actions: actions.len(),
         failed: failures.len(),
+        unconfirmed: acted.iter().filter(|t| !failures.contains_key(t)).count(),
         transient_failure: failures.values().any(|e| e.transient),
     })
 }
@@ -117,6 +130,7 @@ pub async fn pass(state: &AppState, cluster: &Cluster) -> anyhow::Result<PassRep
 async fn record(
     db: &SqlitePool,
     tenants: &BTreeSet<i64>,
+    confirmed: &BTreeSet<i64>,
     generations: &BTreeMap<i64, i64>,
     failures: &BTreeMap<i64, ClusterError>,
 ) -> sqlx::Result<()> {
@@ -125,6 +139,7 @@ async fn record(
     for tenant in tenants {
         let generation = generations.get(tenant).copied().unwrap_or(0);
         match failures.get(tenant) {
+            None if !confirmed.contains(tenant) => {}
             None => {
                 sqlx::query(
                     "insert into reconcile_status (tenant_id, status, last_error, last_success_at, generation, updated_at) \
@@ -181,7 +196,13 @@ pub async fn run(state: AppState, cluster: Arc<Cluster>, cancel: CancellationTok
                 if report.actions > 0 {
                     tracing::info!(actions = report.actions, failed = report.failed, elapsed = ?started.elapsed(), "reconcile pass");
                 }
-                if report.transient_failure { next_backoff(&mut backoff) } else { reset(&mut backoff, interval) }
+                if report.transient_failure {
+                    next_backoff(&mut backoff)
+                } else if report.unconfirmed > 0 {
+                    reset(&mut backoff, CONFIRM_DELAY)
+                } else {
+                    reset(&mut backoff, interval)
+                }
             }
             Err(e) => {
                 state.metrics.reconcile_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -82,6 +82,8 @@ pub struct CredentialView {
     pub algorithm: String,
     pub not_before: String,
     pub not_after: String,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_left: i64,
     pub state: CredentialState,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +99,7 @@ impl From<&CredentialRow> for CredentialView {
             algorithm: row.algorithm.clone(),
             not_before: rfc3339(row.not_before),
             not_after: rfc3339(row.not_after),
+            days_left: (row.not_after - now()).div_euclid(86_400),
             state: row.state_at(now()),
             created_at: rfc3339(row.created_at),
             revoked_at: row.revoked_at.map(rfc3339),

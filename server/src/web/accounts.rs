@@ -293,3 +293,47 @@ pub async fn accept_invite(
         Err(e) => Err(e.into()),
     }
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/ca.html")]
+pub struct CaPage {
+    nav: Nav,
+    name: String,
+    subject: String,
+    algorithm: String,
+    not_after: String,
+    days_left: i64,
+    imported: bool,
+}
+
+/// The CA: subject, key, validity (operators).
+pub async fn ca(State(state): State<AppState>, WebSession(session): WebSession) -> PageResult<CaPage> {
+    session.principal.require_operator()?;
+    let (imported,): (bool,) =
+        sqlx::query_as("select imported from certificate_authority where id = 1").fetch_one(&state.db).await.map_err(Error::from)?;
+    let subject = x509_parser::parse_x509_certificate(&state.ca.cert_der)
+        .map(|(_, cert)| cert.subject().to_string())
+        .unwrap_or_default();
+    let not_after = state.ca.not_after.unix_timestamp();
+    Ok(CaPage {
+        nav: Nav::of(&session),
+        name: state.ca.name.clone(),
+        subject,
+        algorithm: state.ca.algorithm.to_string(),
+        not_after: crate::tenants::rfc3339(not_after),
+        days_left: (not_after - crate::tenants::now()).div_euclid(86_400),
+        imported,
+    })
+}
+
+/// The CA certificate as a PEM file, for anyone signed in (tenants' consumers need it too).
+pub async fn ca_pem(State(state): State<AppState>, WebSession(_): WebSession) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-pem-file".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.pem\"", state.ca.name)),
+        ],
+        state.ca.cert_pem.clone(),
+    )
+        .into_response()
+}

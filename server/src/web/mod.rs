@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(accounts::tokens).post(accounts::create_token))
         .route("/tokens/{token}/revoke", post(accounts::revoke_token))
         .route("/audit", get(accounts::audit_log))
+        .route("/ca", get(accounts::ca))
+        .route("/ca.pem", get(accounts::ca_pem))
         .route("/invite/{secret}", get(accounts::invite_form).post(accounts::accept_invite))
         .route("/tenants/{id}/streaming/live", get(live::page))
         .route("/tenants/{id}/streaming/live.html", get(live::fragment))

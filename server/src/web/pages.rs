@@ -43,7 +43,8 @@ pub struct LoginPage {
 pub struct TenantsPage {
     csrf: String,
     nav: Nav,
-    tenants: Vec<TenantView>,
+    /// Each tenant with its reconcile status (`pending`, `ready`, `error`, or empty).
+    tenants: Vec<(TenantView, String)>,
     error: Option<String>,
     form_id: String,
     form_name: String,
@@ -208,7 +209,21 @@ async fn tenants_page(
     form: Option<&CreateTenantForm>,
     notice: Option<&'static str>,
 ) -> PageResult<TenantsPage> {
-    let tenants = tenants::list(&state.db).await?.into_iter().map(TenantView::from).collect();
+    let statuses: std::collections::HashMap<i64, String> =
+        sqlx::query_as::<_, (i64, String)>("select tenant_id, status from reconcile_status")
+            .fetch_all(&state.db)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .collect();
+    let tenants = tenants::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let status = if t.streaming_active { statuses.get(&t.id).cloned().unwrap_or_default() } else { String::new() };
+            (TenantView::from(t), status)
+        })
+        .collect();
     Ok(TenantsPage {
         csrf: session.csrf.clone(),
         nav: Nav::of(session),
