@@ -108,6 +108,9 @@ pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingSt
         }
         None => {
             super::get(&mut *tx, tenant).await?;
+            // Release the write lock the no-op update took before using another connection:
+            // holding it while waiting for the pool can deadlock with other writers.
+            tx.rollback().await?;
             false
         }
     };
