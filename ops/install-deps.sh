@@ -14,6 +14,9 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v keytool >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# Headless browser for browser_e2e (driven by playwright-core; no browser download).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs npm)
 # Headers for the vendored librdkafka build (rdkafka with cmake-build,ssl).
 for pkg in libssl-dev zlib1g-dev libcurl4-openssl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
@@ -28,6 +31,12 @@ fi
 if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
   echo "install-deps: pip install confluent-kafka"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore confluent-kafka
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ! -d "$here/tests/browser/node_modules/playwright-core" ]]; then
+  echo "install-deps: npm ci (playwright-core for the browser test)"
+  npm ci --prefix "$here/tests/browser" --no-audit --no-fund --silent
 fi
 
 command -v cargo >/dev/null || { echo "install-deps: cargo (Rust >= 1.94) is required" >&2; exit 1; }
