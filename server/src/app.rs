@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::kafka::Cluster;
 use crate::pki::{Ca, Kek};
-use crate::{api, db, kafka, web};
+use crate::{api, db, firewall, kafka, web};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -37,6 +37,8 @@ pub struct AppState {
     /// Wakes the reconciler after a desired-state change.
     pub reconcile: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Wakes the firewall agents' long polls after an allowlist change.
+    pub allowlist: Arc<firewall::VersionSignal>,
 }
 
 /// Counters exposed on `/metrics`.
@@ -70,6 +72,7 @@ impl AppState {
             cluster,
             reconcile: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
+            allowlist: Arc::new(firewall::VersionSignal::default()),
         })
     }
 
@@ -164,6 +167,11 @@ impl App {
             tasks.spawn(kafka::reconcile::run(self.state.clone(), cluster, cancel.clone()));
         }
         tasks.close();
+        let signal = self.state.allowlist.clone();
+        let shutdown = async move {
+            shutdown.await;
+            signal.stop();
+        };
         let served =
             axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("HTTP server");
         cancel.cancel();

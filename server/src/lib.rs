@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod firewall;
 pub mod kafka;
 pub mod pki;
 pub mod tenants;

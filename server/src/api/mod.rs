@@ -1,6 +1,8 @@
 //! REST API under `/api/v1`. Routes are registered through utoipa-axum so the OpenAPI document
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
+mod agent;
+mod allowlist;
 mod bundle;
 mod credentials;
 mod streaming;
@@ -53,7 +55,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(streaming::check))
                 .routes(routes!(credentials::list_credentials, credentials::rotate_credential))
                 .routes(routes!(credentials::revoke_credential))
-                .routes(routes!(bundle::download_bundle)),
+                .routes(routes!(bundle::download_bundle))
+                .routes(routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist))
+                .routes(routes!(allowlist::remove_entry))
+                .routes(routes!(agent::poll_allowlist))
+                .routes(routes!(agent::report_status)),
         )
         .split_for_parts()
 }

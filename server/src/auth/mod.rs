@@ -117,19 +117,42 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or(Error::Unauthorized)?;
-        let principal = authenticate(&state.db, token).await?.ok_or(Error::Unauthorized)?;
+        let principal = bearer(parts, state).await?;
         if principal.role() != Role::Operator {
             return Err(Error::Forbidden("this route requires an operator token"));
         }
         Ok(Operator(principal))
     }
+}
+
+/// Extractor for the firewall agents' routes: 401 without a valid bearer token, 403 for a token
+/// of another role (operators included: an agent token can do nothing else, and these routes
+/// are for agents only).
+#[derive(Debug, Clone)]
+pub struct Agent(pub Principal);
+
+impl FromRequestParts<AppState> for Agent {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = bearer(parts, state).await?;
+        if principal.role() != Role::Agent {
+            return Err(Error::Forbidden("this route requires an agent token"));
+        }
+        Ok(Agent(principal))
+    }
+}
+
+/// The principal of the request's `Authorization: Bearer` token.
+async fn bearer(parts: &Parts, state: &AppState) -> Result<Principal, Error> {
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(Error::Unauthorized)?;
+    authenticate(&state.db, token).await?.ok_or(Error::Unauthorized)
 }
 
 /// Compares secrets without leaking where they differ through timing.
