@@ -1,6 +1,7 @@
 //! Dashboard: server-rendered pages that work without JavaScript. Every state change is a
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
+mod firewall;
 mod pages;
 
 use axum::Router;
@@ -27,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}/credentials/rotate", post(pages::rotate))
         .route("/tenants/{id}/credentials/{k}/revoke", post(pages::revoke))
         .route("/tenants/{id}/bundle.zip", get(pages::bundle))
+        .route("/tenants/{id}/allowlist", post(firewall::add_entry))
+        .route("/tenants/{id}/allowlist/{entry}/remove", post(firewall::remove_entry))
+        .route("/brokers", get(firewall::brokers_page))
+        .route("/brokers/{broker}/forget", post(firewall::forget_broker))
         .route("/static/style.css", get(style))
 }
 

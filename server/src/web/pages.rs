@@ -13,6 +13,7 @@ use super::{PageResult, see_other};
 use crate::app::AppState;
 use crate::auth::{self, Role, Session, WebSession, constant_time_eq, session};
 use crate::error::Error;
+use crate::firewall::allowlist::{self, AllowlistView};
 use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
 use crate::pki::random_password;
@@ -61,6 +62,13 @@ pub struct StreamingPage {
     ca_file: String,
     notice: Option<&'static str>,
     check: Option<CheckResult>,
+    allowlist: AllowlistView,
+    /// The broadest prefixes a tenant may add.
+    min_v4: u8,
+    min_v6: u8,
+    /// Why the last allowlist form was refused, and what was typed.
+    pub(super) allowlist_error: Option<String>,
+    pub(super) allowlist_form: String,
 }
 
 /// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
@@ -70,7 +78,7 @@ pub struct NoticeQuery {
 }
 
 impl NoticeQuery {
-    fn text(&self) -> Option<&'static str> {
+    pub(super) fn text(&self) -> Option<&'static str> {
         Some(match self.notice.as_deref()? {
             "created" => "Tenant created.",
             "deleted" => "Tenant deleted.",
@@ -81,6 +89,10 @@ impl NoticeQuery {
             }
             "revoked" => "Credential revoked.",
             "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
+            "allowlist-added" => "Address added; the brokers' firewalls apply it within seconds.",
+            "allowlist-unchanged" => "That address was already on the allowlist.",
+            "allowlist-removed" => "Address removed; the brokers' firewalls drop it within seconds.",
+            "forgotten" => "Broker forgotten; it reappears if its agent reports again.",
             _ => return None,
         })
     }
@@ -89,7 +101,7 @@ impl NoticeQuery {
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn home(jar: CookieJar) -> Redirect {
@@ -220,7 +232,7 @@ pub async fn streaming(
     streaming_page(&state, &session, id, q.text(), None).await
 }
 
-async fn streaming_page(
+pub(super) async fn streaming_page(
     state: &AppState,
     session: &Session,
     id: TenantId,
@@ -229,6 +241,7 @@ async fn streaming_page(
 ) -> PageResult<StreamingPage> {
     let tenant = tenants::get(&state.db, id).await?;
     let status = streaming::status(state, id).await?;
+    let allowlist = allowlist::list(&state.db, id, &state.config.firewall).await?;
     Ok(StreamingPage {
         csrf: session.csrf.clone(),
         user: session.principal.name.clone(),
@@ -240,6 +253,11 @@ async fn streaming_page(
         ca_file: format!("{}.pem", state.ca.name),
         notice,
         check,
+        allowlist,
+        min_v4: state.config.firewall.min_prefix_v4,
+        min_v6: state.config.firewall.min_prefix_v6,
+        allowlist_error: None,
+        allowlist_form: String::new(),
     })
 }
 
