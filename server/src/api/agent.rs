@@ -47,10 +47,9 @@ pub async fn poll_allowlist(
     tokio::pin!(hold);
     let mut last_look = false;
     loop {
-        let (version, cidrs) = allowlist::snapshot(&state.db).await?;
+        let (version, entries) = allowlist::snapshot(&state.db).await?;
         // "Differs", not "is newer": a server restored from an older backup must still win.
         if after != Some(version) {
-            let entries = cidrs.iter().map(ToString::to_string).collect();
             return Ok(Json(AgentAllowlist { version, entries }).into_response());
         }
         if last_look {

@@ -127,18 +127,20 @@ async fn round(
 }
 
 async fn apply_list(options: &Options, list: &AgentAllowlist, applied: &mut Option<Applied>) -> anyhow::Result<()> {
+    let started = Instant::now();
     let cidrs = list
         .entries
         .iter()
         .map(|e| e.parse::<Cidr>().map_err(|m| anyhow::anyhow!("server sent a bad entry: {m}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ruleset = nft::render(list.version, &cidrs, options.port);
-    let started = Instant::now();
+    let rendered = started.elapsed();
     apply(options, &ruleset).await?;
     tracing::info!(
         version = ruleset.version,
         elements = ruleset.elements,
-        ms = started.elapsed().as_millis() as u64,
+        render_ms = rendered.as_millis() as u64,
+        apply_ms = (started.elapsed() - rendered).as_millis() as u64,
         "allowlist applied"
     );
     *applied = Some(Applied { version: ruleset.version, elements: ruleset.elements });

@@ -452,17 +452,14 @@ pub async fn remove(db: &SqlitePool, tenant: TenantId, entry: EntryRef) -> Resul
 }
 
 /// Every tenant's entries together, what each broker enforces, at one consistent version.
-pub async fn snapshot(db: &SqlitePool) -> Result<(i64, Vec<Cidr>)> {
+/// The stored strings are already canonical `Cidr`s, so they are passed on as they are.
+pub async fn snapshot(db: &SqlitePool) -> Result<(i64, Vec<String>)> {
     let mut tx = db.begin().await?;
     let version = version(&mut *tx).await?;
     let rows: Vec<(String,)> =
         sqlx::query_as("select distinct cidr from allowlist_entries order by cidr").fetch_all(&mut *tx).await?;
     tx.commit().await?;
-    let cidrs = rows
-        .into_iter()
-        .map(|(c,)| c.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!("stored allowlist entry: {e}"))))
-        .collect::<Result<_>>()?;
-    Ok((version, cidrs))
+    Ok((version, rows.into_iter().map(|(c,)| c).collect()))
 }
 
 #[cfg(test)]
