@@ -94,10 +94,6 @@ impl Cidr {
         self.addr.is_ipv4()
     }
 
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-
     pub fn range(&self) -> Range {
         match self.addr {
             IpAddr::V4(a) => {
