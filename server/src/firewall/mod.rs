@@ -53,3 +53,19 @@ impl VersionSignal {
         self.stopping.cancelled().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_commit_never_replaces_a_newer_one() {
+        let signal = VersionSignal::default();
+        let rx = signal.subscribe();
+        signal.committed(5);
+        signal.committed(3);
+        assert_eq!(*rx.borrow(), 5);
+        signal.committed(6);
+        assert_eq!(*rx.borrow(), 6);
+    }
+}
