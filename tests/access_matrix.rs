@@ -85,6 +85,27 @@ fn table() -> Vec<Route> {
         route(M::POST, "/tenants/{id}/credentials", "/tenants/83/credentials", [201, 201, 403, 403, 401]),
         route(M::DELETE, "/tenants/{id}/credentials/{k}", "/tenants/83/credentials/1", [200, 200, 403, 403, 401]),
         route(M::GET, "/tenants/{id}/bundle.zip", "/tenants/83/bundle.zip", [200, 200, 403, 403, 401]),
+        route(M::GET, "/tenants/{id}/allowlist", "/tenants/83/allowlist", [200, 200, 403, 403, 401]),
+        with(
+            route(M::POST, "/tenants/{id}/allowlist", "/tenants/83/allowlist", [201, 201, 403, 403, 401]),
+            json!({"cidr": "198.51.100.7", "note": "consumer"}),
+        ),
+        with(
+            route(M::PUT, "/tenants/{id}/allowlist", "/tenants/83/allowlist", [200, 200, 403, 403, 401]),
+            json!({"entries": [{"cidr": "198.51.100.8"}]}),
+        ),
+        route(
+            M::DELETE,
+            "/tenants/{id}/allowlist/{entry}",
+            "/tenants/83/allowlist/203.0.113.9",
+            [204, 204, 403, 403, 401],
+        ),
+        // The agent routes are for agents only; without `after` the poll answers at once.
+        route(M::GET, "/agent/allowlist", "/agent/allowlist", [403, 403, 403, 200, 401]),
+        with(
+            route(M::POST, "/agent/status", "/agent/status", [403, 403, 403, 204, 401]),
+            json!({"broker_id": "kafka-1", "version": 0, "entries": 0}),
+        ),
         route(M::GET, "/tokens", "/tokens", [200, 200, 200, 403, 401]),
         with(route(M::POST, "/tokens", "/tokens", [201, 201, 201, 403, 401]), json!({"name": "script"})),
         // Another tenant's token is invisible to a tenant: 404, not 403, so ids leak nothing.
@@ -114,6 +135,8 @@ async fn fixture() -> Fixture {
     app.create_tenant(84, "Globex").await;
     app.activate(83).await;
     app.activate(84).await;
+    let (status, body) = app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
     let (own_token_id, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();

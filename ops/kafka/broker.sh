@@ -9,6 +9,7 @@
 # Environment: OUTFLOW_BIN (default <repo>/target/debug/outflow) and OUTFLOW_DATA_DIR (default
 # <repo>/data) select the outflow whose CA issues the broker's and service principals'
 # certificates; PUBLIC_PORT / INTERNAL_PORT / CONTROLLER_PORT pin ports (first `up` only);
+# PUBLIC_HOST (default 127.0.0.1) is the address the public listener binds;
 # OUTFLOW_CACHE (default ~/.cache/outflow) holds the downloaded Kafka jars.
 set -euo pipefail
 
@@ -85,7 +86,7 @@ controller.listener.names=CONTROLLER
 
 # PUBLIC: customers (9093 in production). INTERNAL: outflow, the CDN's log producers and
 # replication. CONTROLLER: KRaft quorum. All TLS with client certificates; nothing plaintext.
-listeners=PUBLIC://127.0.0.1:$PUBLIC_PORT,INTERNAL://127.0.0.1:$INTERNAL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+listeners=PUBLIC://${PUBLIC_HOST:-127.0.0.1}:$PUBLIC_PORT,INTERNAL://127.0.0.1:$INTERNAL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
 advertised.listeners=PUBLIC://localhost:$PUBLIC_PORT,INTERNAL://127.0.0.1:$INTERNAL_PORT
 listener.security.protocol.map=PUBLIC:SSL,INTERNAL:SSL,CONTROLLER:SSL
 inter.broker.listener.name=INTERNAL

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::kafka::Cluster;
 use crate::kafka::monitor::Monitor;
 use crate::pki::{Ca, Kek};
-use crate::{api, audit, db, kafka, web};
+use crate::{api, audit, db, firewall, kafka, web};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed sign-ins per account and per address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// Wakes the firewall agents' long polls after an allowlist change.
+    pub allowlist: Arc<firewall::VersionSignal>,
 }
 
 /// Counters exposed on `/metrics`.
@@ -87,6 +89,7 @@ impl AppState {
             cluster,
             reconcile: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
+            allowlist: Arc::new(firewall::VersionSignal::default()),
         })
     }
 
@@ -200,6 +203,11 @@ impl App {
             tasks.spawn(sample_throughput(monitor, cancel.clone()));
         }
         tasks.close();
+        let signal = self.state.allowlist.clone();
+        let shutdown = async move {
+            shutdown.await;
+            signal.stop();
+        };
         let served =
             axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(shutdown).await.context("HTTP server");

@@ -49,6 +49,31 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Run the firewall agent on a broker host: keeps nftables table `inet outflow` in step with
+    /// the allowlists (needs root or CAP_NET_ADMIN).
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    /// Base URL of the outflow server, e.g. https://outflow.example.net.
+    #[arg(long, env = "OUTFLOW_AGENT_SERVER")]
+    server: String,
+    /// Agent token (`outflow token create --role agent`); the environment keeps it out of `ps`.
+    #[arg(long, env = "OUTFLOW_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// This broker's name on the brokers page, e.g. kafka-1.
+    #[arg(long, env = "OUTFLOW_AGENT_BROKER_ID")]
+    broker_id: String,
+    /// Where the last applied ruleset is persisted.
+    #[arg(long, env = "OUTFLOW_AGENT_STATE_DIR", default_value = "/var/lib/outflow-agent")]
+    state_dir: PathBuf,
+    /// The broker's public TLS port, guarded by the allowlist.
+    #[arg(long, env = "OUTFLOW_AGENT_PORT", default_value_t = 9093)]
+    port: u16,
+    /// The nft program.
+    #[arg(long, env = "OUTFLOW_AGENT_NFT", default_value = "nft")]
+    nft: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +220,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ca { command } => ca(config, command).await,
+        Command::Agent(args) => {
+            crate::firewall::brokers::BrokerId::parse(&args.broker_id)
+                .map_err(|e| anyhow::anyhow!("--broker-id: {e}"))?;
+            let options = crate::firewall::agent::Options {
+                server: args.server,
+                token: args.token,
+                broker_id: args.broker_id,
+                state_dir: args.state_dir,
+                port: args.port,
+                nft: args.nft,
+            };
+            // Stopping leaves the rules in force (fail-static).
+            tokio::select! {
+                run = crate::firewall::agent::run(options) => run,
+                () = shutdown_signal() => Ok(()),
+            }
+        }
     }
 }
 

@@ -37,6 +37,36 @@ pub struct Config {
     pub credentials: CredentialConfig,
     pub bundle: BundleConfig,
     pub kafka: KafkaConfig,
+    pub firewall: FirewallConfig,
+}
+
+/// IP allowlists and the brokers' firewall agents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirewallConfig {
+    /// Entries per tenant (`OUTFLOW_FIREWALL_MAX_ENTRIES`).
+    pub max_entries_per_tenant: usize,
+    /// Broadest IPv4 prefix a tenant may add, /16 by default (`OUTFLOW_FIREWALL_MIN_PREFIX_V4`);
+    /// /0 is never accepted.
+    pub min_prefix_v4: u8,
+    /// Broadest IPv6 prefix, /32 by default (`OUTFLOW_FIREWALL_MIN_PREFIX_V6`).
+    pub min_prefix_v6: u8,
+    /// How long an agent's poll is held when nothing changed (`OUTFLOW_FIREWALL_LONG_POLL_SECS`).
+    pub long_poll_secs: u64,
+    /// An agent silent for longer is shown as stale (`OUTFLOW_FIREWALL_STALE_AFTER_SECS`).
+    pub stale_after_secs: u64,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        Self {
+            max_entries_per_tenant: 100,
+            min_prefix_v4: 16,
+            min_prefix_v6: 32,
+            long_poll_secs: 30,
+            stale_after_secs: 120,
+        }
+    }
 }
 
 /// outflow's own connection to the cluster (the internal listener), used by the reconciler.
@@ -141,6 +171,7 @@ impl Default for Config {
             credentials: CredentialConfig::default(),
             bundle: BundleConfig::default(),
             kafka: KafkaConfig::default(),
+            firewall: FirewallConfig::default(),
         }
     }
 }
@@ -261,6 +292,21 @@ impl Config {
         if let Some(v) = var("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS") {
             self.kafka.reconcile_interval_secs = parse("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", v)?;
         }
+        if let Some(v) = var("OUTFLOW_FIREWALL_MAX_ENTRIES") {
+            self.firewall.max_entries_per_tenant = parse("OUTFLOW_FIREWALL_MAX_ENTRIES", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_FIREWALL_MIN_PREFIX_V4") {
+            self.firewall.min_prefix_v4 = parse("OUTFLOW_FIREWALL_MIN_PREFIX_V4", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_FIREWALL_MIN_PREFIX_V6") {
+            self.firewall.min_prefix_v6 = parse("OUTFLOW_FIREWALL_MIN_PREFIX_V6", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_FIREWALL_LONG_POLL_SECS") {
+            self.firewall.long_poll_secs = parse("OUTFLOW_FIREWALL_LONG_POLL_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_FIREWALL_STALE_AFTER_SECS") {
+            self.firewall.stale_after_secs = parse("OUTFLOW_FIREWALL_STALE_AFTER_SECS", v)?;
+        }
         Ok(())
     }
 
@@ -295,6 +341,17 @@ impl Config {
             || self.login.window_secs == 0
         {
             bail!("login limits and window must be positive");
+        }
+        let fw = &self.firewall;
+        if !(1..=32).contains(&fw.min_prefix_v4) || !(1..=128).contains(&fw.min_prefix_v6) {
+            bail!("firewall.min_prefix_v4 must be 1-32 and min_prefix_v6 1-128 (/0 is never allowed)");
+        }
+        if fw.max_entries_per_tenant == 0 || fw.stale_after_secs == 0 {
+            bail!("firewall.max_entries_per_tenant and firewall.stale_after_secs must be positive");
+        }
+        // Agents time out a poll after 150 s.
+        if !(1..=120).contains(&fw.long_poll_secs) {
+            bail!("firewall.long_poll_secs must be 1-120");
         }
         if self.session_minutes <= 0 {
             bail!("session_minutes must be positive");

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod firewall;
 pub mod kafka;
 pub mod pki;
 pub mod tenants;

@@ -2,6 +2,8 @@
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
 mod audit;
+mod agent;
+mod allowlist;
 mod bundle;
 mod credentials;
 mod live;
@@ -67,7 +69,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .routes(routes!(users::change_user))
                 .routes(routes!(audit::list_audit))
                 .routes(routes!(live::live_view))
-                .routes(routes!(live::set_live_tail)),
+                .routes(routes!(live::set_live_tail))
+                .routes(routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist))
+                .routes(routes!(allowlist::remove_entry))
+                .routes(routes!(agent::poll_allowlist))
+                .routes(routes!(agent::report_status)),
         )
         .split_for_parts()
 }

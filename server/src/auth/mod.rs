@@ -230,6 +230,24 @@ async fn tenant_path_param(parts: &mut Parts, state: &AppState) -> Result<Tenant
     TenantId::parse_str(raw.as_deref().unwrap_or_default())
 }
 
+/// Extractor for the firewall agents' routes: 401 without a valid bearer token, 403 for a token
+/// of another role (operators included: an agent token can do nothing else, and these routes
+/// are for agents only).
+#[derive(Debug, Clone)]
+pub struct Agent(pub Principal);
+
+impl FromRequestParts<AppState> for Agent {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if principal.role() != Role::Agent {
+            return Err(Error::Forbidden("this route requires an agent token"));
+        }
+        Ok(Agent(principal))
+    }
+}
+
 /// Compares secrets without leaking where they differ through timing.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod live;
+mod firewall;
 mod pages;
 
 use axum::Router;
@@ -41,6 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}/streaming/live", get(live::page))
         .route("/tenants/{id}/streaming/live.html", get(live::fragment))
         .route("/tenants/{id}/streaming/live-tail", post(live::set_tail))
+        .route("/tenants/{id}/allowlist", post(firewall::add_entry))
+        .route("/tenants/{id}/allowlist/{entry}/remove", post(firewall::remove_entry))
+        .route("/brokers", get(firewall::brokers_page))
+        .route("/brokers/{broker}/forget", post(firewall::forget_broker))
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))
 }

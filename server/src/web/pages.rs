@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::audit::{AuditNote, ClientAddr};
 use crate::auth::{self, Role, Session, WebSession, constant_time_eq, session, users};
 use crate::error::Error;
+use crate::firewall::allowlist::{self, AllowlistView};
 use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
 use crate::pki::random_password;
@@ -67,6 +68,13 @@ pub struct StreamingPage {
     requests: Vec<PartitionRequest>,
     live_tail: bool,
     port: String,
+    allowlist: AllowlistView,
+    /// The broadest prefixes a tenant may add.
+    min_v4: u8,
+    min_v6: u8,
+    /// Why the last allowlist form was refused, and what was typed.
+    pub(super) allowlist_error: Option<String>,
+    pub(super) allowlist_form: String,
 }
 
 /// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
@@ -76,7 +84,7 @@ pub struct NoticeQuery {
 }
 
 impl NoticeQuery {
-    fn text(&self) -> Option<&'static str> {
+    pub(super) fn text(&self) -> Option<&'static str> {
         Some(match self.notice.as_deref()? {
             "created" => "Tenant created.",
             "deleted" => "Tenant deleted.",
@@ -88,6 +96,10 @@ impl NoticeQuery {
             "revoked" => "Credential revoked.",
             "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
             "requested" => "Request sent: the CDN's operators will see it on this page.",
+            "allowlist-added" => "Address added; the brokers' firewalls apply it within seconds.",
+            "allowlist-unchanged" => "That address was already on the allowlist.",
+            "allowlist-removed" => "Address removed; the brokers' firewalls drop it within seconds.",
+            "forgotten" => "Broker forgotten; it reappears if its agent reports again.",
             _ => return None,
         })
     }
@@ -96,7 +108,7 @@ impl NoticeQuery {
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn home(jar: CookieJar) -> Redirect {
@@ -299,7 +311,7 @@ pub async fn streaming(
     streaming_page(&state, &session, id, q.text(), None).await
 }
 
-async fn streaming_page(
+pub(super) async fn streaming_page(
     state: &AppState,
     session: &Session,
     id: TenantId,
@@ -308,6 +320,7 @@ async fn streaming_page(
 ) -> PageResult<StreamingPage> {
     let tenant = tenants::get(&state.db, id).await?;
     let status = streaming::status(state, id).await?;
+    let allowlist = allowlist::list(&state.db, id, &state.config.firewall).await?;
     Ok(StreamingPage {
         csrf: session.csrf.clone(),
         nav: Nav::of(session),
@@ -327,6 +340,11 @@ async fn streaming_page(
             .first()
             .and_then(|b| b.rsplit_once(':'))
             .map_or_else(|| "9093".into(), |(_, port)| port.to_owned()),
+        allowlist,
+        min_v4: state.config.firewall.min_prefix_v4,
+        min_v6: state.config.firewall.min_prefix_v6,
+        allowlist_error: None,
+        allowlist_form: String::new(),
     })
 }
 

@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::AppJson;
+use crate::app::AppState;
+use crate::auth::Agent;
+use crate::error::{Error, ErrorBody, Result};
+use crate::firewall::agent::AgentAllowlist;
+use crate::firewall::allowlist;
+use crate::firewall::brokers::{self, Report, StatusReport};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PollQuery {
+    /// The version the agent enforces; omit when it enforces none yet.
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/agent/allowlist", tag = "agent",
+    description = "Long poll for firewall agents. Answers at once with every tenant's entries when the current \
+                   version differs from `after` (or `after` is absent); otherwise holds the request until a \
+                   change or `firewall.long_poll_secs`, then answers 204.",
+    params(PollQuery),
+    responses((status = 200, body = AgentAllowlist), (status = 204, description = "no change during the hold"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn poll_allowlist(
+    _: Agent,
+    State(state): State<AppState>,
+    Query(query): Query<PollQuery>,
+) -> Result<Response> {
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| Error::invalid("after", format!("after must be a version number, got {text:?}")))?,
+        ),
+    };
+    let mut changes = state.allowlist.subscribe();
+    let hold = tokio::time::sleep(Duration::from_secs(state.config.firewall.long_poll_secs));
+    tokio::pin!(hold);
+    let mut last_look = false;
+    loop {
+        let (version, entries) = allowlist::snapshot(&state.db).await?;
+        // "Differs", not "is newer": a server restored from an older backup must still win.
+        if after != Some(version) {
+            return Ok(Json(AgentAllowlist { version, entries }).into_response());
+        }
+        if last_look {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::select! {
+            changed = changes.wait_for(|v| *v > version) => last_look = changed.is_err(),
+            // One more read at the end: deleting a tenant bumps the version without a signal.
+            () = &mut hold => last_look = true,
+            () = state.allowlist.stopping() => last_look = true,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/agent/status", tag = "agent",
+    description = "An agent reports the allowlist version its broker enforces (and its last error).",
+    request_body = StatusReport,
+    responses((status = 204, description = "recorded"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn report_status(
+    Agent(agent): Agent,
+    State(state): State<AppState>,
+    AppJson(input): AppJson<StatusReport>,
+) -> Result<StatusCode> {
+    let report = Report::parse(&input)?;
+    brokers::record(&state.db, &report, &agent.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

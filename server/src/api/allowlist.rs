@@ -1,0 +1,85 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::AppJson;
+use crate::app::AppState;
+use crate::auth::TenantScope;
+use crate::error::{ErrorBody, Result};
+use crate::firewall::allowlist::{self, AllowlistView, EntryInput, EntryRef, EntryView, NewEntry};
+
+#[utoipa::path(get, path = "/tenants/{id}/allowlist", tag = "allowlist",
+    description = "The tenant's allowlist; each entry says on how many brokers it is applied.",
+    params(("id" = i64, Path, description = "tenant id")),
+    responses((status = 200, body = AllowlistView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_allowlist(
+    TenantScope { id, .. }: TenantScope,
+    State(state): State<AppState>,
+) -> Result<Json<AllowlistView>> {
+    Ok(Json(allowlist::list(&state.db, id, &state.config.firewall).await?))
+}
+
+#[utoipa::path(post, path = "/tenants/{id}/allowlist", tag = "allowlist",
+    description = "Add an IPv4/IPv6 address or CIDR. Host bits are cleared; adding a listed address again \
+                   is a no-op answered with 200.",
+    params(("id" = i64, Path, description = "tenant id")), request_body = EntryInput,
+    responses((status = 201, body = EntryView), (status = 200, description = "already listed", body = EntryView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "bad address, too broad, or the tenant's list is full", body = ErrorBody)))]
+pub async fn add_entry(
+    TenantScope { id, .. }: TenantScope,
+    State(state): State<AppState>,
+    AppJson(input): AppJson<EntryInput>,
+) -> Result<(StatusCode, Json<EntryView>)> {
+    let entry = NewEntry::parse(&input, &state.config.firewall, "")?;
+    let added = allowlist::add(&state.db, id, &entry, &state.config.firewall).await?;
+    if added.changed {
+        state.allowlist.committed(added.version);
+    }
+    let status = if added.changed { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(added.value)))
+}
+
+/// The whole list for `PUT`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceAllowlist {
+    pub entries: Vec<EntryInput>,
+}
+
+#[utoipa::path(put, path = "/tenants/{id}/allowlist", tag = "allowlist",
+    description = "Replace the whole list. Entries already listed keep their id and note; duplicates collapse.",
+    params(("id" = i64, Path, description = "tenant id")), request_body = ReplaceAllowlist,
+    responses((status = 200, body = AllowlistView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn replace_allowlist(
+    TenantScope { id, .. }: TenantScope,
+    State(state): State<AppState>,
+    AppJson(input): AppJson<ReplaceAllowlist>,
+) -> Result<Json<AllowlistView>> {
+    let entries = NewEntry::parse_list(&input.entries, &state.config.firewall)?;
+    let replaced = allowlist::replace(&state.db, id, &entries, &state.config.firewall).await?;
+    if replaced.changed {
+        state.allowlist.committed(replaced.version);
+    }
+    Ok(Json(replaced.value))
+}
+
+#[utoipa::path(delete, path = "/tenants/{id}/allowlist/{entry}", tag = "allowlist",
+    description = "Remove an entry, named by its id or its address (URL-encode the `/` of a CIDR).",
+    params(("id" = i64, Path, description = "tenant id"), ("entry" = String, Path, description = "entry id or address")),
+    responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn remove_entry(
+    TenantScope { id, .. }: TenantScope,
+    State(state): State<AppState>,
+    Path((_id, entry)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let entry = EntryRef::parse(&entry)?;
+    let removed = allowlist::remove(&state.db, id, entry).await?;
+    state.allowlist.committed(removed.version);
+    Ok(StatusCode::NO_CONTENT)
+}

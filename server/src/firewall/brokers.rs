@@ -1,0 +1,181 @@
+//! What each broker's firewall agent reported: the allowlist version it enforces, when it last
+//! called in, and its last error.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, SqlitePool};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::tenants::{now, rfc3339};
+
+/// A broker's name as its agent reports it: 1-64 letters, digits, `.`, `_`, `-` or `:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerId(String);
+
+impl BrokerId {
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::invalid("broker_id", "use 1-64 letters, digits, '.', '_', '-' or ':', e.g. kafka-1"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An agent's report after each poll.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    #[schema(example = "kafka-1")]
+    pub broker_id: String,
+    /// The allowlist version the broker's firewall enforces now (0 before the first apply).
+    pub version: i64,
+    /// Set elements in the applied ruleset, after merging.
+    #[serde(default)]
+    pub entries: i64,
+    /// Why the last apply failed, if it did (the previous rules stay in force).
+    pub error: Option<String>,
+}
+
+/// A validated report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub broker: BrokerId,
+    pub version: i64,
+    pub entries: i64,
+    pub error: Option<String>,
+}
+
+impl Report {
+    pub fn parse(input: &StatusReport) -> Result<Self, Error> {
+        if input.version < 0 {
+            return Err(Error::invalid("version", "version must not be negative"));
+        }
+        if input.entries < 0 {
+            return Err(Error::invalid("entries", "entries must not be negative"));
+        }
+        // Kept short: it is shown on the brokers page.
+        let error =
+            input.error.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(|e| e.chars().take(1000).collect());
+        Ok(Self { broker: BrokerId::parse(&input.broker_id)?, version: input.version, entries: input.entries, error })
+    }
+}
+
+/// Records a report; the first report of a broker makes it known (it then counts in
+/// "applied on k of n brokers").
+pub async fn record(db: &SqlitePool, report: &Report, token_name: &str) -> Result<()> {
+    sqlx::query(
+        "insert into firewall_agents (broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name) \
+         values (?, ?, ?, ?, ?, ?) \
+         on conflict (broker_id) do update set applied_version = excluded.applied_version, \
+           applied_entries = excluded.applied_entries, last_error = excluded.last_error, \
+           last_contact_at = excluded.last_contact_at, token_name = excluded.token_name",
+    )
+    .bind(report.broker.as_str())
+    .bind(report.version)
+    .bind(report.entries)
+    .bind(&report.error)
+    .bind(now())
+    .bind(token_name)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a decommissioned broker, so it no longer counts in "k of n".
+pub async fn forget(db: &SqlitePool, broker: &BrokerId) -> Result<()> {
+    let deleted =
+        sqlx::query("delete from firewall_agents where broker_id = ?").bind(broker.as_str()).execute(db).await?;
+    if deleted.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("no broker {:?} has reported", broker.as_str())));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+struct BrokerRow {
+    broker_id: String,
+    applied_version: i64,
+    applied_entries: i64,
+    last_error: Option<String>,
+    last_contact_at: i64,
+    token_name: String,
+}
+
+/// A broker as the brokers page shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BrokerView {
+    pub broker_id: String,
+    pub applied_version: i64,
+    pub applied_entries: i64,
+    pub last_error: Option<String>,
+    pub last_contact_at: String,
+    pub silent_secs: i64,
+    /// Silent for longer than `firewall.stale_after_secs`.
+    pub stale: bool,
+    /// Enforces an older version than the current one.
+    pub behind: bool,
+    pub token_name: String,
+}
+
+/// Every known broker, by id, judged against `current` version and the stale threshold.
+pub async fn list(db: &SqlitePool, current: i64, stale_after_secs: u64) -> Result<Vec<BrokerView>> {
+    let rows: Vec<BrokerRow> = sqlx::query_as(
+        "select broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name \
+         from firewall_agents order by broker_id",
+    )
+    .fetch_all(db)
+    .await?;
+    let now = now();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let silent_secs = (now - r.last_contact_at).max(0);
+            BrokerView {
+                stale: silent_secs > i64::try_from(stale_after_secs).unwrap_or(i64::MAX),
+                behind: r.applied_version < current,
+                silent_secs,
+                last_contact_at: rfc3339(r.last_contact_at),
+                broker_id: r.broker_id,
+                applied_version: r.applied_version,
+                applied_entries: r.applied_entries,
+                last_error: r.last_error,
+                token_name: r.token_name,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_ids() {
+        assert!(BrokerId::parse("kafka-1").is_ok());
+        assert!(BrokerId::parse("k1.mad:9093").is_ok());
+        assert!(BrokerId::parse("").is_err());
+        assert!(BrokerId::parse("a b").is_err());
+        assert!(BrokerId::parse(&"k".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn reports_are_checked() {
+        let report = |version, error: Option<&str>| StatusReport {
+            broker_id: "kafka-1".into(),
+            version,
+            entries: 3,
+            error: error.map(String::from),
+        };
+        assert!(matches!(Report::parse(&report(-1, None)), Err(Error::Invalid { field, .. }) if field == "version"));
+        assert_eq!(Report::parse(&report(4, Some("  "))).unwrap().error, None);
+        assert_eq!(Report::parse(&report(4, Some(&"e".repeat(5000)))).unwrap().error.unwrap().len(), 1000);
+    }
+}

@@ -1,0 +1,115 @@
+//! Dashboard parts of the firewall feature: the allowlist forms on a tenant's Streaming tab and
+//! the operators' brokers page.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::pages::{CsrfForm, NoticeQuery, streaming_page};
+use super::{Nav, PageResult, see_other};
+use crate::app::AppState;
+use crate::auth::WebSession;
+use crate::error::Error;
+use crate::firewall::allowlist::{self, EntryInput, EntryRef, NewEntry};
+use crate::firewall::brokers::{self, BrokerId, BrokerView};
+use crate::tenants::TenantId;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/brokers.html")]
+pub struct BrokersPage {
+    csrf: String,
+    nav: Nav,
+    version: i64,
+    stale_after_secs: u64,
+    brokers: Vec<BrokerView>,
+    notice: Option<&'static str>,
+}
+
+pub async fn brokers_page(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Query(q): Query<NoticeQuery>,
+) -> PageResult<BrokersPage> {
+    session.principal.require_operator()?;
+    let version = allowlist::version(&state.db).await?;
+    let stale_after_secs = state.config.firewall.stale_after_secs;
+    Ok(BrokersPage {
+        csrf: session.csrf.clone(),
+        nav: Nav::of(&session),
+        version,
+        stale_after_secs,
+        brokers: brokers::list(&state.db, version, stale_after_secs).await?,
+        notice: q.text(),
+    })
+}
+
+pub async fn forget_broker(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(broker): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    session.principal.require_operator()?;
+    brokers::forget(&state.db, &BrokerId::parse(&broker)?).await?;
+    Ok(see_other("/brokers?notice=forgotten"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddEntryForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    cidr: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn add_entry(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(id): Path<String>,
+    Form(form): Form<AddEntryForm>,
+) -> PageResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    let id = TenantId::parse_str(&id)?;
+    session.principal.may_access(id)?;
+    let rules = &state.config.firewall;
+    let added = async {
+        let entry = NewEntry::parse(&EntryInput { cidr: form.cidr.clone(), note: Some(form.note.clone()) }, rules, "")?;
+        allowlist::add(&state.db, id, &entry, rules).await
+    }
+    .await;
+    match added {
+        Ok(added) if added.changed => {
+            state.allowlist.committed(added.version);
+            Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-added#allowlist")))
+        }
+        Ok(_) => Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-unchanged#allowlist"))),
+        // Bad input re-renders the tab with what was typed and the problem named.
+        Err(e @ Error::Invalid { .. }) => {
+            let mut page = streaming_page(&state, &session, id, None, None).await?;
+            page.allowlist_error = Some(e.public_message());
+            page.allowlist_form = form.cidr;
+            Ok((e.status(), page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn remove_entry(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path((id, entry)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    let id = TenantId::parse_str(&id)?;
+    session.principal.may_access(id)?;
+    let removed = allowlist::remove(&state.db, id, EntryRef::parse(&entry)?).await?;
+    state.allowlist.committed(removed.version);
+    Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-removed#allowlist")))
+}

@@ -1,0 +1,175 @@
+//! IP allowlists end to end on real nftables: the real `outflow serve`, the real `outflow agent`
+//! in a broker network namespace in front of a real Kafka broker, and connections from a client
+//! namespace with two addresses per family. Needs root (namespaces, nft); fails if it cannot run.
+
+#[path = "firewall/lab.rs"]
+mod lab;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lab::{A_V4, A_V6, B_V4, B_V6, Lab, PORT};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How long a change may take to reach the firewall before the test fails (the goal is 2 s).
+const DEADLINE: Duration = Duration::from_secs(10);
+/// A connection attempt that is dropped by the firewall fails after this long.
+const CONNECT: Duration = Duration::from_millis(700);
+
+/// The real broker, started inside the broker namespace with its public listener on every
+/// address there, stopped on drop.
+struct Kafka {
+    dir: std::path::PathBuf,
+}
+
+impl Kafka {
+    fn up(lab: &Lab, dir: &Path, data: &Path) -> Kafka {
+        let out = lab
+            .in_broker("bash")
+            .arg(lab::repo_root().join("ops/kafka/broker.sh"))
+            .arg("up")
+            .arg(dir)
+            .env("OUTFLOW_BIN", lab::outflow_bin())
+            .env("OUTFLOW_DATA_DIR", data)
+            .env("PUBLIC_PORT", PORT.to_string())
+            .env("PUBLIC_HOST", "0.0.0.0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "broker.sh up failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        Kafka { dir: dir.to_owned() }
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        let _ =
+            Command::new("bash").arg(lab::repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status();
+    }
+}
+
+struct Api {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn add(&self, cidr: IpAddr) -> i64 {
+        let (status, body) = self
+            .call(reqwest::Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": cidr.to_string()})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    async fn remove(&self, id: i64) {
+        let (status, body) =
+            self.call(reqwest::Method::DELETE, &format!("/api/v1/tenants/83/allowlist/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
+    async fn entries(&self) -> Vec<Value> {
+        let (status, body) = self.call(reqwest::Method::GET, "/api/v1/tenants/83/allowlist", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"].as_array().unwrap().clone()
+    }
+}
+
+/// Waits until `check` holds, failing after `DEADLINE` with the agent's log.
+fn until(what: &str, log: &Path, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        if started.elapsed() > DEADLINE {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("timed out after {DEADLINE:?} waiting until {what}; agent log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_blocked(lab: &Lab, from: IpAddr) {
+    assert!(!lab.connects(from, CONNECT), "{from} must not reach port {PORT}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
+    let lab = Lab::create();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let state = dir.path().join("agent-state");
+    let log = dir.path().join("agent.log");
+    std::fs::create_dir_all(&data).unwrap();
+
+    let (mut server, base) = lab::serve(&data, lab.host_addr, &[]);
+    let _kafka = Kafka::up(&lab, &dir.path().join("kafka"), &data);
+    // Without a table, anything reaches the broker: the listener is really there.
+    assert!(lab.connects(A_V4.into(), DEADLINE), "Kafka does not accept on {PORT} in the broker namespace");
+    assert!(lab.connects(B_V6.into(), DEADLINE), "Kafka does not accept on [{}]:{PORT}", lab::BROKER_V6);
+
+    let api = Api { base: base.clone(), token: lab::token(&data, "operator", "e2e"), client: reqwest::Client::new() };
+    let agent_token = lab::token(&data, "agent", "kafka-1");
+    let (status, body) =
+        api.call(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "Acme"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let mut agent = lab::agent(&lab, &base, &agent_token, &state, &log);
+    // The first poll answers at once with the empty list: the port closes to everyone.
+    until("the agent installs its table", &log, || lab.table().is_some());
+    for from in [A_V4.into(), B_V4.into(), A_V6.into(), B_V6.into()] {
+        assert_blocked(&lab, from);
+    }
+
+    // IPv4: A in, B still out; then A out again.
+    let a4 = api.add(A_V4.into()).await;
+    until("A (IPv4) connects", &log, || lab.connects(A_V4.into(), CONNECT));
+    assert_blocked(&lab, B_V4.into());
+    assert_blocked(&lab, A_V6.into());
+    let entries = api.entries().await;
+    assert_eq!(entries[0]["cidr"], format!("{A_V4}/32"));
+    assert_eq!(entries[0]["status"], "applied on 1 of 1 brokers", "{entries:?}");
+    api.remove(a4).await;
+    until("A (IPv4) is blocked", &log, || !lab.connects(A_V4.into(), CONNECT));
+
+    // IPv6 likewise.
+    let a6 = api.add(A_V6.into()).await;
+    until("A (IPv6) connects", &log, || lab.connects(A_V6.into(), CONNECT));
+    assert_blocked(&lab, B_V6.into());
+    assert_blocked(&lab, A_V4.into());
+    api.remove(a6).await;
+    until("A (IPv6) is blocked", &log, || !lab.connects(A_V6.into(), CONNECT));
+
+    // Server gone: the agent fails its polls and keeps the rules.
+    api.add(A_V4.into()).await;
+    until("A (IPv4) connects again", &log, || lab.connects(A_V4.into(), CONNECT));
+    server.kill();
+    until("the agent notices the outage", &log, || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("allowlist round failed")
+    });
+    assert!(lab.connects(A_V4.into(), CONNECT), "A lost access when the server stopped");
+    assert_blocked(&lab, B_V4.into());
+
+    // Agent restarted while the server is down, after the kernel lost the table (a reboot):
+    // the persisted ruleset comes back before any contact with the server.
+    agent.kill();
+    lab.flush_table();
+    assert!(lab.connects(B_V4.into(), CONNECT), "without the table the port is open");
+    let persisted = std::fs::read_to_string(state.join("ruleset.nft")).unwrap();
+    assert!(persisted.contains(&A_V4.to_string()), "{persisted}");
+    let _agent = lab::agent(&lab, &base, &agent_token, &state, &log);
+    until("the persisted rules are restored", &log, || !lab.connects(B_V4.into(), CONNECT));
+    assert!(lab.connects(A_V4.into(), CONNECT), "A lost access after the agent restarted");
+    assert_blocked(&lab, A_V6.into());
+}
