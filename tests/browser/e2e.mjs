@@ -44,7 +44,7 @@ try {
 
   // Create tenant 83 and activate streaming.
   await page.getByLabel("Tenant id (1–999999)").fill("83");
-  await page.getByLabel("Name").fill("Acme Browser Test");
+  await page.getByLabel("Name", { exact: true }).fill("Acme Browser Test");
   await page.getByRole("button", { name: "Create tenant" }).click();
   await page.waitForURL(/\/tenants\/83\/streaming/);
   await shot(page, "tenant-created");
@@ -53,9 +53,9 @@ try {
   await shot(page, "activated");
 
   // Allowlist a consumer address.
-  await page.getByLabel("Address or CIDR").fill("198.51.100.7");
+  await page.getByLabel("IPv4/IPv6 address or CIDR").fill("198.51.100.7");
   await page.getByRole("button", { name: "Add address" }).click();
-  await page.getByRole("cell", { name: "198.51.100.7/32" }).waitFor();
+  await page.getByRole("cell", { name: /^198\.51\.100\.7/ }).waitFor();
   await shot(page, "allowlisted");
 
   // Wait until Kafka has the tenant, then download the zip.
