@@ -13,6 +13,7 @@ pub mod error;
 pub mod kafka;
 pub mod pki;
 pub mod tenants;
+pub mod waf;
 pub mod web;
 
 pub use app::{App, AppState};
