@@ -43,6 +43,9 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Split WAF audit records into one record per message: the exactly-once Kafka worker, or
+    /// with `--file` a newline-delimited file.
+    WafSplit(crate::waf::cli::WafSplitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ca { command } => ca(config, command).await,
+        Command::WafSplit(args) => crate::waf::cli::run(config, args, shutdown_signal()).await,
     }
 }
 
