@@ -86,7 +86,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(err).unwrap(),
-            "line 3: invalid-json: invalid JSON at byte 16: expected a value\nline 5: not-an-object: the record is not a JSON object\n"
+            "line 3: invalid-json: invalid JSON at byte 15: expected a value\nline 5: not-an-object: the record is not a JSON object\n"
         );
         assert_eq!(report, FileReport { records_in: 5, records_out: 4, invalid: 2 });
     }
