@@ -36,7 +36,10 @@ const UNKNOWN: i64 = 99;
 enum Expect {
     /// `n` split records in `c<tenant>_waf` (the record itself once when `n` is 1 and it had no
     /// array to split).
-    Split { tenant: i64, n: usize },
+    Split {
+        tenant: i64,
+        n: usize,
+    },
     Dead(&'static str),
 }
 
@@ -60,7 +63,8 @@ fn message(rid: usize, index: usize, modsec: bool) -> Value {
 fn raw(rid: usize) -> Raw {
     let tenant = ACTIVE[rid % ACTIVE.len()];
     let key = Some(tenant.to_string());
-    let ok = |value: String, n| Raw { key: key.clone(), value: value.into_bytes(), expect: Expect::Split { tenant, n } };
+    let ok =
+        |value: String, n| Raw { key: key.clone(), value: value.into_bytes(), expect: Expect::Split { tenant, n } };
     let messages = |n: usize, modsec: bool| Value::Array((0..n).map(|i| message(rid, i, modsec)).collect()).to_string();
     match rid % 20 {
         k @ 0..=9 => {
@@ -78,9 +82,21 @@ fn raw(rid: usize) -> Raw {
         }
         14 => ok(format!(r#"{{"transaction":{{"rid":{rid},"messages":{}}}}}"#, message(rid, 0, true)), 1),
         15 => ok(format!(r#"{{"transaction":{{"rid":{rid}}}}}"#), 1),
-        16 => Raw { key, value: format!(r#"{{"transaction":{{"rid":{rid},"messages":[{{}},]}}}}"#).into_bytes(), expect: Expect::Dead("invalid-json") },
-        17 => Raw { key: Some(UNKNOWN.to_string()), value: format!(r#"{{"rid":{rid}}}"#).into_bytes(), expect: Expect::Dead("unknown-tenant") },
-        18 => Raw { key: Some(format!("c{INACTIVE}")), value: format!(r#"{{"rid":{rid}}}"#).into_bytes(), expect: Expect::Dead("inactive-tenant") },
+        16 => Raw {
+            key,
+            value: format!(r#"{{"transaction":{{"rid":{rid},"messages":[{{}},]}}}}"#).into_bytes(),
+            expect: Expect::Dead("invalid-json"),
+        },
+        17 => Raw {
+            key: Some(UNKNOWN.to_string()),
+            value: format!(r#"{{"rid":{rid}}}"#).into_bytes(),
+            expect: Expect::Dead("unknown-tenant"),
+        },
+        18 => Raw {
+            key: Some(format!("c{INACTIVE}")),
+            value: format!(r#"{{"rid":{rid}}}"#).into_bytes(),
+            expect: Expect::Dead("inactive-tenant"),
+        },
         _ => match (rid / 20) % 4 {
             0 => Raw {
                 key,
@@ -93,7 +109,9 @@ fn raw(rid: usize) -> Raw {
                 Raw { key, value, expect: Expect::Dead("invalid-utf8") }
             }
             2 => Raw { key, value: format!("[{rid}]").into_bytes(), expect: Expect::Dead("not-an-object") },
-            _ => Raw { key: None, value: format!(r#"{{"rid":{rid}}}"#).into_bytes(), expect: Expect::Dead("no-tenant") },
+            _ => {
+                Raw { key: None, value: format!(r#"{{"rid":{rid}}}"#).into_bytes(), expect: Expect::Dead("no-tenant") }
+            }
         },
     }
 }
@@ -111,7 +129,10 @@ fn client(broker: &Broker) -> ClientConfig {
 
 async fn create_topics(broker: &Broker) {
     let admin: AdminClient<DefaultClientContext> = client(broker).create().unwrap();
-    let topics = [NewTopic::new(RAW, RAW_PARTITIONS, TopicReplication::Fixed(1)), NewTopic::new(DLQ, 2, TopicReplication::Fixed(1))];
+    let topics = [
+        NewTopic::new(RAW, RAW_PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(DLQ, 2, TopicReplication::Fixed(1)),
+    ];
     for result in admin.create_topics(&topics, &AdminOptions::new()).await.unwrap() {
         result.unwrap();
     }
@@ -119,7 +140,8 @@ async fn create_topics(broker: &Broker) {
 
 /// Produces raw records `range` round-robin over the raw partitions, as the edges would.
 async fn produce(broker: &Broker, range: std::ops::Range<usize>) {
-    let producer: FutureProducer = client(broker).set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create().unwrap();
+    let producer: FutureProducer =
+        client(broker).set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create().unwrap();
     let records: Vec<Raw> = range.clone().map(raw).collect();
     let mut pending = Vec::with_capacity(records.len());
     for (rid, r) in range.zip(&records) {
@@ -232,7 +254,11 @@ fn read_all(broker: &Broker, topic: &str) -> Vec<Output> {
     }
     consumer.assign(&tpl).unwrap();
     let header = |m: &rdkafka::message::BorrowedMessage<'_>, name: &str| -> Option<String> {
-        m.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+        m.headers()?
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     };
     let mut out = Vec::new();
     let mut idle = Instant::now();
@@ -273,7 +299,10 @@ fn verify(broker: &Broker, n: usize) {
             // The source headers name the record the output came from.
             assert_eq!(o.source.0 as usize, rid % RAW_PARTITIONS as usize);
             let index = o.index.expect("message-index header");
-            let split = value.pointer("/transaction/messages").filter(|m| m.is_object()).or(value.pointer("/messages").filter(|m| m.is_object()));
+            let split = value
+                .pointer("/transaction/messages")
+                .filter(|m| m.is_object())
+                .or(value.pointer("/messages").filter(|m| m.is_object()));
             if let Some(m) = split {
                 let n = m.pointer("/details/n").or(m.pointer("/data/n")).and_then(Value::as_u64).unwrap() as usize;
                 assert_eq!(n, index, "message {index} of record {rid} is its {index}th message");
@@ -334,7 +363,12 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
         assert_eq!(resp.status(), 201);
     }
     for id in ACTIVE {
-        let resp = http.put(format!("{}/api/v1/tenants/{id}/streaming", server.base)).bearer_auth(&token).send().await.unwrap();
+        let resp = http
+            .put(format!("{}/api/v1/tenants/{id}/streaming", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
     }
     eventually(Duration::from_secs(60), "c<N>_waf topics", async || {
@@ -349,7 +383,8 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     let a = Worker::start(&broker, &data, "a");
     let b = Worker::start(&broker, &data, "b");
     wait_committed(&broker, Duration::from_secs(240)).await;
-    let consumed = a.metric("outflow_waf_records_in_total").await.unwrap() + b.metric("outflow_waf_records_in_total").await.unwrap();
+    let consumed = a.metric("outflow_waf_records_in_total").await.unwrap()
+        + b.metric("outflow_waf_records_in_total").await.unwrap();
     assert_eq!(consumed, first as u64, "the workers' counters add up to the raw records");
     assert!(a.metric("outflow_waf_consumer_lag").await.is_some(), "the lag is exported");
     verify(&broker, first);

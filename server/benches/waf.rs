@@ -27,11 +27,20 @@ fn main() {
     let path = dir.path().join("corpus.ndjson");
     std::fs::write(&path, &corpus).unwrap();
     let mb = corpus.len() as f64 / 1e6;
-    println!("corpus: {lines} ModSecurity records, {mb:.1} MB, {:.0} bytes/record on average", corpus.len() as f64 / lines as f64);
+    println!(
+        "corpus: {lines} ModSecurity records, {mb:.1} MB, {:.0} bytes/record on average",
+        corpus.len() as f64 / lines as f64
+    );
 
     let (kernel, kernel_out) = best_of(3, || {
         let mut sink = CountingSink(0);
-        let report = split_lines(Limits::default(), &corpus[..], std::io::BufWriter::with_capacity(1 << 20, &mut sink), std::io::sink()).unwrap();
+        let report = split_lines(
+            Limits::default(),
+            &corpus[..],
+            std::io::BufWriter::with_capacity(1 << 20, &mut sink),
+            std::io::sink(),
+        )
+        .unwrap();
         assert_eq!(report.invalid, 0);
         report.records_out
     });

@@ -55,10 +55,22 @@ impl Metrics {
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         };
-        counter("outflow_waf_records_in_total", "Raw records consumed and committed.", self.records_in.load(Ordering::Relaxed));
-        counter("outflow_waf_records_out_total", "Split records produced and committed.", self.records_out.load(Ordering::Relaxed));
+        counter(
+            "outflow_waf_records_in_total",
+            "Raw records consumed and committed.",
+            self.records_in.load(Ordering::Relaxed),
+        );
+        counter(
+            "outflow_waf_records_out_total",
+            "Split records produced and committed.",
+            self.records_out.load(Ordering::Relaxed),
+        );
         counter("outflow_waf_transactions_total", "Committed transactions.", self.transactions.load(Ordering::Relaxed));
-        counter("outflow_waf_transactions_aborted_total", "Aborted (and redone) transactions.", self.aborted.load(Ordering::Relaxed));
+        counter(
+            "outflow_waf_transactions_aborted_total",
+            "Aborted (and redone) transactions.",
+            self.aborted.load(Ordering::Relaxed),
+        );
         let dead = self.dead_lettered.lock().expect("metrics lock");
         let _ = writeln!(
             out,

@@ -56,10 +56,9 @@ pub fn tenant_of(source: &TenantSource, key: Option<&[u8]>, value: &[u8]) -> Res
     match source {
         TenantSource::Key => {
             let key = key.ok_or_else(|| DeadLetter::new("no-tenant", "the record has no key"))?;
-            std::str::from_utf8(key)
-                .ok()
-                .and_then(parse_tenant)
-                .ok_or_else(|| DeadLetter::new("no-tenant", format!("key {:?} names no tenant", String::from_utf8_lossy(key))))
+            std::str::from_utf8(key).ok().and_then(parse_tenant).ok_or_else(|| {
+                DeadLetter::new("no-tenant", format!("key {:?} names no tenant", String::from_utf8_lossy(key)))
+            })
         }
         TenantSource::Pointer(pointer) => {
             let record: Value = serde_json::from_slice(value)

@@ -60,7 +60,9 @@ impl fmt::Display for SplitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SplitError::Empty => f.write_str("empty record"),
-            SplitError::TooLarge { bytes, limit } => write!(f, "record of {bytes} bytes is over the {limit}-byte limit"),
+            SplitError::TooLarge { bytes, limit } => {
+                write!(f, "record of {bytes} bytes is over the {limit}-byte limit")
+            }
             SplitError::InvalidUtf8 { at } => write!(f, "invalid UTF-8 at byte {at}"),
             SplitError::InvalidJson { at, expected } => write!(f, "invalid JSON at byte {at}: expected {expected}"),
             SplitError::NotAnObject => f.write_str("the record is not a JSON object"),

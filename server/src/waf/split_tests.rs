@@ -87,7 +87,10 @@ fn the_last_duplicate_key_counts_as_serde_json_reads_it() {
     let input = br#"{"messages":[1,2],"messages":{"one":1}}"#;
     assert_eq!(split_all(input).unwrap(), [input.to_vec()]);
     let input = br#"{"messages":{"one":1},"messages":[1,2]}"#;
-    assert_eq!(texts(split_all(input).unwrap()), [r#"{"messages":{"one":1},"messages":1}"#, r#"{"messages":{"one":1},"messages":2}"#]);
+    assert_eq!(
+        texts(split_all(input).unwrap()),
+        [r#"{"messages":{"one":1},"messages":1}"#, r#"{"messages":{"one":1},"messages":2}"#]
+    );
     // A later `transaction` without messages drops the earlier one's array.
     let input = br#"{"transaction":{"messages":[1,2]},"transaction":{"id":1}}"#;
     assert_eq!(split_all(input).unwrap(), [input.to_vec()]);
@@ -173,7 +176,10 @@ fn invalid_json_is_refused_with_its_position() {
 #[test]
 fn valid_escapes_and_surrogate_pairs_are_accepted() {
     let input = r#"{"a":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 caf\u00C9 é 😀","messages":["\ud83d\ude00"]}"#;
-    assert_eq!(texts(split_all(input.as_bytes()).unwrap()), [r#"{"a":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 caf\u00C9 é 😀","messages":"\ud83d\ude00"}"#]);
+    assert_eq!(
+        texts(split_all(input.as_bytes()).unwrap()),
+        [r#"{"a":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00 caf\u00C9 é 😀","messages":"\ud83d\ude00"}"#]
+    );
 }
 
 #[test]
@@ -204,7 +210,10 @@ fn the_splitter_is_reusable_across_records() {
     splitter.split(br#"{"messages":[1,2,3]}"#, |_, r| seen.push(r.to_vec())).unwrap();
     splitter.split(br#"{"messages":[1,2}"#, |_, r| seen.push(r.to_vec())).unwrap_err();
     splitter.split(br#"{"transaction":{"messages":[4]}}"#, |_, r| seen.push(r.to_vec())).unwrap();
-    assert_eq!(texts(seen), [r#"{"messages":1}"#, r#"{"messages":2}"#, r#"{"messages":3}"#, r#"{"transaction":{"messages":4}}"#]);
+    assert_eq!(
+        texts(seen),
+        [r#"{"messages":1}"#, r#"{"messages":2}"#, r#"{"messages":3}"#, r#"{"transaction":{"messages":4}}"#]
+    );
 }
 
 /// The straightforward implementation the kernel must agree with: parse into a
@@ -256,8 +265,26 @@ impl Gen {
     }
     fn string(&mut self) -> String {
         let parts = [
-            "abc", "SQL Injection Attack", "é", "日本語", "😀", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u00e9",
-            "\\u0041", "\\ud83d\\ude00", "\\u2028", "<script>", "' OR 1=1 --", " ", "%20", "\u{7f}", "ß",
+            "abc",
+            "SQL Injection Attack",
+            "é",
+            "日本語",
+            "😀",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\n",
+            "\\t",
+            "\\u00e9",
+            "\\u0041",
+            "\\ud83d\\ude00",
+            "\\u2028",
+            "<script>",
+            "' OR 1=1 --",
+            " ",
+            "%20",
+            "\u{7f}",
+            "ß",
         ];
         let n = self.below(5);
         let body: String = (0..n).map(|_| self.pick(&parts)).collect();
@@ -265,8 +292,20 @@ impl Gen {
     }
     fn number(&mut self) -> String {
         self.pick(&[
-            "0", "-0", "1", "942100", "-17", "3.25", "1E400", "-1e-400", "2.5e+10", "123456789012345678901234567890",
-            "0.000000000000000000000000000001", "1.50", "9007199254740993", "1e5",
+            "0",
+            "-0",
+            "1",
+            "942100",
+            "-17",
+            "3.25",
+            "1E400",
+            "-1e-400",
+            "2.5e+10",
+            "123456789012345678901234567890",
+            "0.000000000000000000000000000001",
+            "1.50",
+            "9007199254740993",
+            "1e5",
         ])
         .to_owned()
     }

@@ -103,7 +103,12 @@ struct Batch {
 }
 
 /// Runs until `stop` is cancelled, then commits the batch in progress and returns.
-pub fn run(config: &WorkerConfig, metrics: Arc<Metrics>, refresh: &mut Refresh<'_>, stop: &CancellationToken) -> anyhow::Result<()> {
+pub fn run(
+    config: &WorkerConfig,
+    metrics: Arc<Metrics>,
+    refresh: &mut Refresh<'_>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
     let context = WorkerContext {
         rebalanced: AtomicBool::new(false),
         raw_topic: config.raw_topic.clone(),
@@ -237,7 +242,10 @@ fn process(
 }
 
 /// Queues a record, waiting for room when the producer's queue is full.
-fn send(producer: &ThreadedProducer<DefaultProducerContext>, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), KafkaError> {
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -293,7 +301,11 @@ fn commit(
     }
 }
 
-fn abort(producer: &ThreadedProducer<DefaultProducerContext>, metrics: &Metrics, batch: &mut Batch) -> anyhow::Result<()> {
+fn abort(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    metrics: &Metrics,
+    batch: &mut Batch,
+) -> anyhow::Result<()> {
     producer.abort_transaction(TIMEOUT).context("aborting a transaction")?;
     metrics.aborted();
     *batch = Batch::default();
