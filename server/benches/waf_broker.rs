@@ -1,6 +1,7 @@
 //! WAF splitter end to end through a real broker (ops/kafka/broker.sh, stopped at the end):
 //! the `outflow waf-split` binary against a plain transactional consume→produce passthrough
-//! with the same batching (2,000 records or 100 ms per transaction, read_committed, linger 5 ms),
+//! with the same batching (2,000 records or 100 ms per transaction, read_committed, linger 5 ms,
+//! lz4),
 //! both reading the same raw records of the generated ModSecurity corpus.
 //!
 //!     cargo bench -p outflow --bench waf_broker                 # 20,000 raw records
@@ -87,6 +88,7 @@ fn passthrough(env: &BTreeMap<String, String>, total: u64) {
     let producer: ThreadedProducer<DefaultProducerContext> = client(env)
         .set("transactional.id", "bench-passthrough")
         .set("linger.ms", "5")
+        .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();

@@ -94,13 +94,6 @@ pub struct Plan {
     pub elements: Vec<(usize, usize)>,
 }
 
-impl Plan {
-    /// How many records the split yields: one per message, or the record itself once.
-    pub fn outputs(&self) -> usize {
-        if self.array.is_some() { self.elements.len() } else { 1 }
-    }
-}
-
 /// Splits records, reusing its buffers from one record to the next.
 #[derive(Debug, Default)]
 pub struct Splitter {
@@ -112,10 +105,6 @@ pub struct Splitter {
 impl Splitter {
     pub fn new(limits: Limits) -> Self {
         Self { limits, scratch: Scratch::default(), out: Vec::new() }
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
     }
 
     /// Validates `input` and calls `emit(index, record)` for each output record, in order.

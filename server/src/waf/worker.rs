@@ -129,6 +129,8 @@ pub fn run(
         .set("transactional.id", format!("outflow-waf-split-{}", config.instance_id))
         .set("transaction.timeout.ms", "30000")
         .set("linger.ms", "5")
+        // One record per message repeats the rest of the record: it compresses very well.
+        .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .context("creating the transactional producer")?;
