@@ -210,6 +210,25 @@ impl Drop for Worker {
     }
 }
 
+/// Raw records the group has not committed yet.
+fn uncommitted(broker: &Broker) -> i64 {
+    let consumer: BaseConsumer = client(broker).set("group.id", "outflow-waf-split").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..RAW_PARTITIONS {
+        tpl.add_partition(RAW, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..RAW_PARTITIONS)
+        .map(|p| {
+            let (_, high) = consumer.fetch_watermarks(RAW, p, Duration::from_secs(10)).unwrap();
+            match committed.find_partition(RAW, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => high - o,
+                _ => high,
+            }
+        })
+        .sum()
+}
+
 /// Waits until the group has committed every raw record produced so far.
 async fn wait_committed(broker: &Broker, timeout: Duration) {
     let consumer: BaseConsumer =
@@ -400,7 +419,7 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let mut worker = a.take().unwrap();
             worker.kill9();
-            eprintln!("killed worker a (round {})", round + 1);
+            eprintln!("killed worker a (round {}), {} raw records not committed yet", round + 1, uncommitted(&broker));
             a = Some(Worker::start(&broker, &data, "a"));
         }
     };

@@ -82,7 +82,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP outflow_waf_consumer_lag Records in the raw topic not yet committed by this worker.\n# TYPE outflow_waf_consumer_lag gauge\noutflow_waf_consumer_lag {}",
+            "# HELP outflow_waf_consumer_lag Records of the raw topic's assigned partitions this worker has not read yet.\n# TYPE outflow_waf_consumer_lag gauge\noutflow_waf_consumer_lag {}",
             self.lag.load(Ordering::Relaxed)
         );
         out

@@ -63,7 +63,16 @@ pub struct WorkerContext {
 impl ClientContext for WorkerContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(topic) = statistics.topics.get(&self.raw_topic) {
-            let lag: i64 = topic.partitions.values().filter(|p| p.partition >= 0).map(|p| p.consumer_lag.max(0)).sum();
+            // The committed offsets travel in transactions the consumer does not see, so its
+            // own `consumer_lag` would stay stale: measure from what the loop has read instead,
+            // up to the last stable offset (what read_committed can reach).
+            let lag: i64 = topic
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0)
+                .map(|p| if p.app_offset >= 0 && p.ls_offset >= 0 { p.ls_offset - p.app_offset } else { p.consumer_lag })
+                .map(|lag| lag.max(0))
+                .sum();
             self.metrics.set_lag(lag as u64);
         }
     }
