@@ -76,6 +76,7 @@ mod tests {
             "{\"messages\":[1,\n",
             "{\"transaction\":{\"messages\":[{\"a\":1}]}}\r\n",
             "[1]\n",
+            "not json\n",
             "{\"messages\":{}}"
         );
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -86,8 +87,8 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(err).unwrap(),
-            "line 3: invalid-json: invalid JSON at byte 15: expected a value\nline 5: not-an-object: the record is not a JSON object\n"
+            "line 3: invalid-json: invalid JSON at byte 15: expected a value\nline 5: not-an-object: the record is not a JSON object\nline 6: invalid-json: invalid JSON at byte 0: expected an object\n"
         );
-        assert_eq!(report, FileReport { records_in: 5, records_out: 4, invalid: 2 });
+        assert_eq!(report, FileReport { records_in: 6, records_out: 4, invalid: 3 });
     }
 }

@@ -223,7 +223,11 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
         return Err(if b.is_empty() { SplitError::Empty } else { json_err(i, "a value") });
     }
     if b[i] != b'{' {
-        return Err(SplitError::NotAnObject);
+        // Rare path: tell valid JSON that is not an object from text that is not JSON at all.
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(b) {
+            Ok(_) => SplitError::NotAnObject,
+            Err(_) => json_err(i, "an object"),
+        });
     }
     let mut slot = Slot::Plain;
     // Start of the value being parsed (for spans of candidates and elements).

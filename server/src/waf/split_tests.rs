@@ -187,6 +187,9 @@ fn documents_that_are_not_objects_are_refused() {
     for input in [&b"[1,2]"[..], b"1", b"\"x\"", b"null"] {
         assert_eq!(reason(input), "not-an-object", "{}", String::from_utf8_lossy(input));
     }
+    for input in [&b"not json"[..], b"[1,", b"nul", b" x"] {
+        assert_eq!(reason(input), "invalid-json", "{}", String::from_utf8_lossy(input));
+    }
 }
 
 #[test]
