@@ -524,19 +524,19 @@ fn scan_number(b: &[u8], mut i: usize) -> Result<usize, SplitError> {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// True when some byte of `w` is zero.
+/// Bytes of `w` that are zero get their high bit set. Bytes above the lowest flagged one may be
+/// flagged wrongly (a borrow), so only the lowest flag is exact, which is all the callers use.
 #[inline]
-fn has_zero(w: u64) -> bool {
-    (w.wrapping_sub(LO) & !w & HI) != 0
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
 }
 
-/// True when some byte of `w` needs a closer look inside a string: `"`, `\` or a control byte.
+/// Flags (high bits) the bytes of `w` that end a run of plain string bytes: `"`, `\` or a
+/// control byte below 0x20. Bytes >= 0x80 (UTF-8, already validated) never flag themselves.
 #[inline]
-fn special(w: u64) -> bool {
-    // Bytes >= 0x80 (UTF-8, already validated) never trigger: `w - 0x20..` borrows only from
-    // bytes < 0x20, and the `& !w` masks high bytes out.
+fn special_bytes(w: u64) -> u64 {
     let control = w.wrapping_sub(LO * 0x20) & !w & HI;
-    control != 0 || has_zero(w ^ (LO * b'"' as u64)) || has_zero(w ^ (LO * b'\\' as u64))
+    control | zero_bytes(w ^ (LO * b'"' as u64)) | zero_bytes(w ^ (LO * b'\\' as u64))
 }
 
 /// Validates a string body starting just after its opening quote; returns the index after the
@@ -544,13 +544,18 @@ fn special(w: u64) -> bool {
 #[inline]
 fn scan_string(b: &[u8], mut i: usize) -> Result<usize, SplitError> {
     loop {
-        // Skip eight plain bytes at a time.
+        // Jump eight bytes at a time to the next byte that needs a look.
         while i + 8 <= b.len() {
             let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            if special(w) {
+            let special = special_bytes(w);
+            if special != 0 {
+                i += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             i += 8;
+        }
+        while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..0x20) {
+            i += 1;
         }
         let Some(&c) = b.get(i) else {
             return Err(json_err(i, "'\"'"));
@@ -558,8 +563,7 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<usize, SplitError> {
         match c {
             b'"' => return Ok(i + 1),
             b'\\' => i = scan_escape(b, i + 1)?,
-            0..0x20 => return Err(json_err(i, "no control characters in a string")),
-            _ => i += 1,
+            _ => return Err(json_err(i, "no control characters in a string")),
         }
     }
 }
