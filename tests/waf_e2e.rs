@@ -164,12 +164,13 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(broker: &Broker, data: &std::path::Path, instance: &str) -> Worker {
+    fn start(broker: &Broker, data: &std::path::Path, instance: &str, extra: &[&str]) -> Worker {
         let mut child = Command::new(outflow_bin())
             .arg("--data-dir")
             .arg(data)
             .args(["waf-split", "--instance-id", instance, "--metrics-listen", "127.0.0.1:0", "--refresh-secs", "1"])
             .args(["--max-messages", &MAX_MESSAGES.to_string()])
+            .args(extra)
             .envs(broker.server_env())
             .env("OUTFLOW_LOG", "warn")
             .stdout(Stdio::piped())
@@ -210,9 +211,13 @@ impl Drop for Worker {
     }
 }
 
+/// A client that reads the workers' group's committed offsets (it never joins the group).
+fn group_probe(broker: &Broker) -> BaseConsumer {
+    client(broker).set("group.id", "outflow-waf-split").create().unwrap()
+}
+
 /// Raw records the group has not committed yet.
-fn uncommitted(broker: &Broker) -> i64 {
-    let consumer: BaseConsumer = client(broker).set("group.id", "outflow-waf-split").create().unwrap();
+fn uncommitted(consumer: &BaseConsumer) -> i64 {
     let mut tpl = TopicPartitionList::new();
     for p in 0..RAW_PARTITIONS {
         tpl.add_partition(RAW, p);
@@ -399,8 +404,8 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     // 100,000 records, two workers in one group.
     let first = 100_000;
     produce(&broker, 0..first).await;
-    let a = Worker::start(&broker, &data, "a");
-    let b = Worker::start(&broker, &data, "b");
+    let a = Worker::start(&broker, &data, "a", &[]);
+    let b = Worker::start(&broker, &data, "b", &[]);
     wait_committed(&broker, Duration::from_secs(240)).await;
     let consumed = a.metric("outflow_waf_records_in_total").await.unwrap()
         + b.metric("outflow_waf_records_in_total").await.unwrap();
@@ -408,22 +413,28 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     assert!(a.metric("outflow_waf_consumer_lag").await.is_some(), "the lag is exported");
     verify(&broker, first);
 
-    // Graceful shutdown of one worker, then 30,000 more records for the other alone, which is
-    // killed with SIGKILL five times mid-run and restarted under the same name each time.
+    // Graceful shutdown of one worker, then 40,000 more records for the other alone (in small
+    // transactions), which is killed with SIGKILL five times while it is visibly committing
+    // work, and restarted under the same name each time.
     b.terminate();
-    let second = first + 30_000;
-    let mut a = Some(a);
-    let producing = produce(&broker, first..second);
-    let killing = async {
-        for round in 0..5 {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let mut worker = a.take().unwrap();
-            worker.kill9();
-            eprintln!("killed worker a (round {}), {} raw records not committed yet", round + 1, uncommitted(&broker));
-            a = Some(Worker::start(&broker, &data, "a"));
-        }
-    };
-    tokio::join!(producing, killing);
+    drop(a);
+    let second = first + 40_000;
+    produce(&broker, first..second).await;
+    let probe = group_probe(&broker);
+    let mut a = Worker::start(&broker, &data, "a", &["--batch-records", "300"]);
+    for round in 1..=5 {
+        let before = uncommitted(&probe);
+        let (pending, _) = eventually(Duration::from_secs(120), "worker a to commit work", async || {
+            let now = uncommitted(&probe);
+            (now < before).then_some(now)
+        })
+        .await;
+        assert!(pending > 0, "the run ended before kill {round}; it would not test anything");
+        tokio::time::sleep(Duration::from_millis(37 * round)).await;
+        a.kill9();
+        eprintln!("killed worker a (round {round}) with {pending} raw records left");
+        a = Worker::start(&broker, &data, "a", &["--batch-records", "300"]);
+    }
     wait_committed(&broker, Duration::from_secs(240)).await;
     verify(&broker, second);
     drop(a);

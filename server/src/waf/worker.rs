@@ -149,6 +149,13 @@ pub fn run(
 
     let mut splitter = Splitter::new(config.limits);
     let mut directory = refresh(&consumer)?;
+    for topic in [&config.raw_topic, &config.dlq_topic] {
+        // Producing to a missing topic would only fail after the message timeout, holding the
+        // transaction open that long: refuse to start instead.
+        if !directory.topics.contains(topic) {
+            bail!("topic {topic} does not exist; create it before starting the worker");
+        }
+    }
     let mut refreshed = Instant::now();
     let mut batch = Batch::default();
     loop {
