@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::tenants::TenantId;
 
@@ -61,15 +62,119 @@ pub fn tenant_of(source: &TenantSource, key: Option<&[u8]>, value: &[u8]) -> Res
             })
         }
         TenantSource::Pointer(pointer) => {
-            let record: Value = serde_json::from_slice(value)
+            let tokens = pointer_tokens(pointer);
+            let mut de = serde_json::Deserializer::from_slice(value);
+            let found = Seek { path: &tokens }
+                .deserialize(&mut de)
+                .and_then(|found| de.end().map(|()| found))
                 .map_err(|e| DeadLetter::new("invalid-json", format!("cannot read the tenant: {e}")))?;
-            let tenant = match record.pointer(pointer) {
-                Some(Value::String(s)) => parse_tenant(s),
-                Some(Value::Number(n)) => n.as_i64().and_then(|id| TenantId::parse(id).ok()),
-                _ => None,
+            let tenant = match found {
+                Some(Found::Text(s)) => parse_tenant(&s),
+                Some(Found::Number(n)) => TenantId::parse(n).ok(),
+                None => None,
             };
             tenant.ok_or_else(|| DeadLetter::new("no-tenant", format!("{pointer} names no tenant")))
         }
+    }
+}
+
+/// The reference tokens of a JSON pointer (RFC 6901): `/a/b~1c` is `a`, `b/c`.
+fn pointer_tokens(pointer: &str) -> Vec<String> {
+    pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+/// The value a pointer leads to, when it is a tenant's possible spelling.
+enum Found {
+    Number(i64),
+    Text(String),
+}
+
+const ARBITRARY_PRECISION_NUMBER: &str = "$serde_json::private::Number";
+
+/// Follows a JSON pointer while deserializing, skipping everything off the path without
+/// building it (so numbers like `1E400` elsewhere in the record do not matter). With duplicate
+/// keys the last one counts, as for the split.
+struct Seek<'p> {
+    path: &'p [String],
+}
+
+impl<'de> DeserializeSeed<'de> for Seek<'_> {
+    type Value = Option<Found>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seek<'_> {
+    type Value = Option<Found>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == ARBITRARY_PRECISION_NUMBER {
+                // serde_json built with `arbitrary_precision` (as in this crate's tests) hands
+                // numbers over as this one-entry map holding the number's text.
+                let text: String = map.next_value()?;
+                return Ok(text.parse().ok().filter(|_| self.path.is_empty()).map(Found::Number));
+            }
+            match self.path.split_first() {
+                Some((first, rest)) if *first == key => found = map.next_value_seed(Seek { path: rest })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let target = self.path.split_first().and_then(|(first, rest)| Some((first.parse::<usize>().ok()?, rest)));
+        let mut found = None;
+        let mut index = 0;
+        loop {
+            match target {
+                Some((at, rest)) if at == index => match seq.next_element_seed(Seek { path: rest })? {
+                    Some(f) => found = f,
+                    None => break,
+                },
+                _ => {
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                }
+            }
+            index += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(self.path.is_empty().then_some(Found::Number(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).ok().filter(|_| self.path.is_empty()).map(Found::Number))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.path.is_empty().then(|| Found::Text(v.to_owned())))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -119,6 +224,12 @@ mod tests {
         assert_eq!(tenant_of(&source, None, br#"{"transaction":{}}"#).unwrap_err().reason, "no-tenant");
         assert_eq!(tenant_of(&source, None, br#"{"transaction":{"tenant":true}}"#).unwrap_err().reason, "no-tenant");
         assert_eq!(tenant_of(&source, None, br#"{"transaction":"#).unwrap_err().reason, "invalid-json");
+        // Whatever is off the path is skipped, however large its numbers.
+        let record = br#"{"big":1E400,"transaction":{"x":[1e999],"tenant":"85"},"transaction":{"tenant":83}}"#;
+        assert_eq!(tenant_of(&source, None, record).unwrap().get(), 83, "the last duplicate counts");
+        let source = TenantSource::Pointer("/a~1b/1".into());
+        assert_eq!(tenant_of(&source, None, br#"{"a/b":[1,"c86",3]}"#).unwrap().get(), 86);
+        assert_eq!(tenant_of(&source, None, br#"{"a/b":[1]}"#).unwrap_err().reason, "no-tenant");
     }
 
     #[test]

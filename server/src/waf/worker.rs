@@ -70,7 +70,9 @@ impl ClientContext for WorkerContext {
                 .partitions
                 .values()
                 .filter(|p| p.partition >= 0)
-                .map(|p| if p.app_offset >= 0 && p.ls_offset >= 0 { p.ls_offset - p.app_offset } else { p.consumer_lag })
+                .map(
+                    |p| if p.app_offset >= 0 && p.ls_offset >= 0 { p.ls_offset - p.app_offset } else { p.consumer_lag },
+                )
                 .map(|lag| lag.max(0))
                 .sum();
             self.metrics.set_lag(lag as u64);
