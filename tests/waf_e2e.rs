@@ -407,9 +407,13 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     let a = Worker::start(&broker, &data, "a", &[]);
     let b = Worker::start(&broker, &data, "b", &[]);
     wait_committed(&broker, Duration::from_secs(240)).await;
-    let consumed = a.metric("outflow_waf_records_in_total").await.unwrap()
-        + b.metric("outflow_waf_records_in_total").await.unwrap();
-    assert_eq!(consumed, first as u64, "the workers' counters add up to the raw records");
+    let total = async |name: &str| a.metric(name).await.unwrap() + b.metric(name).await.unwrap();
+    let expected: Vec<Expect> = (0..first).map(|rid| raw(rid).expect).collect();
+    let outputs: usize = expected.iter().map(|e| if let Expect::Split { n, .. } = e { *n } else { 0 }).sum();
+    let dead = expected.iter().filter(|e| matches!(e, Expect::Dead(_))).count();
+    assert_eq!(total("outflow_waf_records_in_total").await, first as u64, "records in, both workers");
+    assert_eq!(total("outflow_waf_records_out_total").await, outputs as u64, "records out, both workers");
+    assert_eq!(total("outflow_waf_dead_lettered_total").await, dead as u64, "dead letters, both workers");
     assert!(a.metric("outflow_waf_consumer_lag").await.is_some(), "the lag is exported");
     verify(&broker, first);
 
@@ -439,4 +443,51 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     verify(&broker, second);
     drop(a);
     drop(server);
+}
+
+#[test]
+fn file_mode_splits_lines_and_reports_invalid_ones_with_their_line_numbers() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let lines = [
+        raw(2).value,
+        b"{\"messages\":[1,".to_vec(),
+        raw(10).value,
+        Vec::new(),
+        raw(19).value,
+        raw(39).value,
+        raw(15).value,
+    ];
+    std::fs::write(&input, lines.join(&b'\n')).unwrap();
+    let out = dir.path().join("out.ndjson");
+    let run = Command::new(outflow_bin())
+        .args(["waf-split", "--max-messages", &MAX_MESSAGES.to_string(), "--file"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(stderr.contains("line 2: invalid-json: "), "{stderr}");
+    assert!(stderr.contains("line 5: too-many-messages: "), "{stderr}");
+    assert!(stderr.contains("line 6: invalid-utf8: "), "{stderr}");
+    // raw(2): 2 messages, raw(10): 1 + 0 + 10 % 3 = 2 messages, raw(15): nothing to split.
+    assert!(stderr.contains("6 records in, 5 records out, 3 invalid"), "{stderr}");
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(written.iter().filter(|b| **b == b'\n').count(), 5);
+
+    // The same through stdin and stdout.
+    let mut child = Command::new(outflow_bin())
+        .args(["waf-split", "--max-messages", &MAX_MESSAGES.to_string(), "--file", "-", "--out", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&lines.join(&b'\n')).unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success());
+    assert_eq!(piped.stdout, written);
 }
