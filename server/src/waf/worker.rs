@@ -88,7 +88,7 @@ impl ConsumerContext for WorkerContext {
 }
 
 /// The `rdkafka` settings of outflow's own identity on the internal listener.
-pub fn client_config(kafka: &KafkaConfig) -> anyhow::Result<ClientConfig> {
+fn client_config(kafka: &KafkaConfig) -> anyhow::Result<ClientConfig> {
     let Some(bootstrap) = &kafka.bootstrap else {
         bail!("no Kafka bootstrap servers configured (OUTFLOW_KAFKA_BOOTSTRAP)");
     };
