@@ -68,7 +68,7 @@ impl Drop for Lines {
 fn consume(bundle: &Path, expected: &[String]) {
     let mut command = Command::new("python3");
     command.arg("consumer.py").current_dir(bundle);
-    let (mut py, _) = Lines::spawn(command);
+    let (py, _) = Lines::spawn(command);
     let mut missing: std::collections::BTreeSet<&str> = expected.iter().map(String::as_str).collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while !missing.is_empty() {

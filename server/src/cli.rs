@@ -52,6 +52,9 @@ enum Command {
     /// Run the firewall agent on a broker host: keeps nftables table `inet outflow` in step with
     /// the allowlists (needs root or CAP_NET_ADMIN).
     Agent(AgentArgs),
+    /// Split WAF audit records into one record per message: the exactly-once Kafka worker, or
+    /// with `--file` a newline-delimited file.
+    WafSplit(crate::waf::cli::WafSplitArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -237,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 () = shutdown_signal() => Ok(()),
             }
         }
+        Command::WafSplit(args) => crate::waf::cli::run(config, args, shutdown_signal()).await,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod kafka;
 pub mod pki;
 pub mod tenants;
+pub mod waf;
 pub mod web;
 
 pub use app::{App, AppState};
