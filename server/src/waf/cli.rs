@@ -61,6 +61,10 @@ pub struct WafSplitArgs {
     /// Seconds between rereads of the tenant directory.
     #[arg(long, default_value_t = 5)]
     refresh_secs: u64,
+    /// Create the raw and dead-letter topics with this many partitions if they are missing
+    /// (demo and first setup; in production the CDN sizes them).
+    #[arg(long, value_name = "PARTITIONS")]
+    create_topics: Option<i32>,
 }
 
 /// Runs the file mode, or the worker until `shutdown` resolves.
@@ -73,6 +77,9 @@ pub async fn run(config: Config, args: WafSplitArgs, shutdown: impl Future<Outpu
     let stop = CancellationToken::new();
     if let Some(addr) = args.metrics_listen {
         serve_metrics(addr, metrics.clone(), stop.clone()).await?;
+    }
+    if let Some(partitions) = args.create_topics {
+        create_missing(&config.kafka, &[&args.topic, &args.dlq_topic], partitions).await?;
     }
     let db = crate::db::connect(&config.database_url()).await?;
     let instance_id = match args.instance_id {
@@ -166,4 +173,27 @@ fn hostname() -> Option<String> {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
+}
+
+/// Creates `topics` that do not exist yet (an existing topic is left as it is).
+async fn create_missing(kafka: &crate::config::KafkaConfig, topics: &[&str], partitions: i32) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+    anyhow::ensure!(partitions >= 1, "--create-topics needs at least 1 partition");
+    let admin: AdminClient<DefaultClientContext> =
+        crate::kafka::admin::client_config(kafka, "outflow-waf-setup")?.create().context("creating an admin client")?;
+    let new: Vec<NewTopic> =
+        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(kafka.replication_factor))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &options).await.context("creating the WAF topics")? {
+        match result {
+            Ok(topic) => tracing::info!(topic, partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => anyhow::bail!("creating topic {topic}: {code}"),
+        }
+    }
+    // The worker checks the topics in the cluster metadata, which lags a creation slightly.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
 }
