@@ -9,10 +9,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestApp, spawn_app, spawn_app_with};
+use common::{TestApp, browser, csrf_of, spawn_app, spawn_app_with};
+use outflow::auth::Role;
 use outflow::auth::tokens::{self, Owner};
 use outflow::auth::users::{self, Email};
-use outflow::auth::Role;
 use outflow::tenants::TenantId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -78,7 +78,12 @@ fn table() -> Vec<Route> {
         // No broker in this test: the live view answers 503 to those allowed to see it.
         route(M::GET, "/tenants/{id}/streaming/live", "/tenants/83/streaming/live", [503, 503, 403, 403, 401]),
         with(
-            route(M::PUT, "/tenants/{id}/streaming/live-tail", "/tenants/83/streaming/live-tail", [200, 403, 403, 403, 401]),
+            route(
+                M::PUT,
+                "/tenants/{id}/streaming/live-tail",
+                "/tenants/83/streaming/live-tail",
+                [200, 403, 403, 403, 401],
+            ),
             json!({"enabled": false}),
         ),
         route(M::GET, "/tenants/{id}/credentials", "/tenants/83/credentials", [200, 200, 403, 403, 401]),
@@ -135,15 +140,15 @@ async fn fixture() -> Fixture {
     app.create_tenant(84, "Globex").await;
     app.activate(83).await;
     app.activate(84).await;
-    let (status, body) = app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
+    let (status, body) =
+        app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
     let (own_token_id, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
     let email = Email::parse("staff@acme.example").unwrap();
-    let (user, _) = users::create(&app.state.db, &email, Role::Tenant, Some(TenantId::parse(83).unwrap()), None)
-        .await
-        .unwrap();
+    let (user, _) =
+        users::create(&app.state.db, &email, Role::Tenant, Some(TenantId::parse(83).unwrap()), None).await.unwrap();
     Fixture { app, own, other, own_token_id, user_id: user.id }
 }
 
@@ -292,7 +297,9 @@ async fn a_revoked_token_stops_at_once_and_a_tenant_cannot_mint_wider_tokens() {
     assert_eq!(status, StatusCode::OK);
     let (status, list) = f.app.call(Method::GET, "/api/v1/tokens", Some(&f.own), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(list.as_array().unwrap().iter().all(|t| t.get("token").is_none() && t["prefix"].as_str().unwrap().len() < 12));
+    assert!(
+        list.as_array().unwrap().iter().all(|t| t.get("token").is_none() && t["prefix"].as_str().unwrap().len() < 12)
+    );
 
     let id = created["id"].as_i64().unwrap();
     let (status, _) = f.app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&f.own), None).await;
@@ -304,17 +311,6 @@ async fn a_revoked_token_stops_at_once_and_a_tenant_cannot_mint_wider_tokens() {
         let (status, _) = f.app.call(Method::POST, "/api/v1/tokens", Some(&f.own), Some(body.clone())).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
-}
-
-/// The value of the first hidden `csrf` field on a page.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 async fn sign_in(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
@@ -332,7 +328,11 @@ async fn invited_tenant_user_signs_in_sees_only_its_tenant_and_forms_need_csrf()
     let f = fixture().await;
     let (status, invited) = f
         .app
-        .op(Method::POST, "/api/v1/users", Some(json!({"email": "Lead@Acme.example", "role": "tenant", "tenant_id": 83})))
+        .op(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"email": "Lead@Acme.example", "role": "tenant", "tenant_id": 83})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{invited}");
     let url = invited["invite_url"].as_str().unwrap();
@@ -341,15 +341,11 @@ async fn invited_tenant_user_signs_in_sees_only_its_tenant_and_forms_need_csrf()
     let client = browser();
     let form = client.get(f.app.url(path)).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
-    let resp = client
-        .post(f.app.url(path))
-        .form(&[("password", "short"), ("confirm", "short")])
-        .send()
-        .await
-        .unwrap();
+    let resp = client.post(f.app.url(path)).form(&[("password", "short"), ("confirm", "short")]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let password = "a long enough passphrase";
-    let resp = client.post(f.app.url(path)).form(&[("password", password), ("confirm", password)]).send().await.unwrap();
+    let resp =
+        client.post(f.app.url(path)).form(&[("password", password), ("confirm", password)]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "invitation accepted and signed in");
     let used = client.get(f.app.url(path)).send().await.unwrap();
     assert_eq!(used.status(), StatusCode::NOT_FOUND, "an invitation works once");
@@ -388,12 +384,14 @@ async fn invited_tenant_user_signs_in_sees_only_its_tenant_and_forms_need_csrf()
         client.post(f.app.url("/tenants/83/credentials/rotate")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(creds(&f.app).await, before + 1);
-    let resp = client.post(f.app.url("/tenants/84/credentials/rotate")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    let resp =
+        client.post(f.app.url("/tenants/84/credentials/rotate")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN, "not another tenant's");
 
     // The sign-ins and the dashboard rotation are in the audit log under the user's email.
     let (_, page) = f.app.op(Method::GET, "/api/v1/audit?actor=Lead@Acme.example", None).await;
-    let actions: Vec<&str> = page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"sign-in"), "{actions:?}");
     assert!(actions.contains(&"POST /tenants/{id}/credentials/rotate"), "{actions:?}");
 
@@ -417,7 +415,10 @@ async fn sign_in_rate_limit_engages_per_account_and_per_address() {
     users::create(&app.state.db, &email, Role::Operator, None, Some("the right password".into())).await.unwrap();
 
     for _ in 0..3 {
-        assert_eq!(sign_in(&app, &browser(), "ops@cdn.example", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            sign_in(&app, &browser(), "ops@cdn.example", "wrong password!").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let resp = sign_in(&app, &browser(), "ops@cdn.example", "the right password").await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
@@ -433,7 +434,8 @@ async fn sign_in_rate_limit_engages_per_account_and_per_address() {
     assert!(resp.text().await.unwrap().contains("for this address"));
 
     let (_, page) = app.op(Method::GET, "/api/v1/audit?action=sign-in", None).await;
-    let outcomes: Vec<&str> = page["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes.len(), 8);
     assert!(outcomes.iter().all(|o| *o == "denied"), "{outcomes:?}");
     assert!(page["entries"].as_array().unwrap().iter().all(|e| e["source"] == "127.0.0.1"));
@@ -454,13 +456,13 @@ async fn passwords_and_tokens_are_stored_only_hashed() {
         haystack.extend(std::fs::read(entry).unwrap());
     }
     for secret in [password, token.as_str(), f.own.as_str(), f.app.operator.as_str()] {
-        assert!(
-            !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "a secret is stored in plaintext"
-        );
+        assert!(!haystack.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is stored in plaintext");
     }
-    let (hash,): (String,) =
-        sqlx::query_as("select password_hash from users where email = ?").bind(email.as_str()).fetch_one(&f.app.state.db).await.unwrap();
+    let (hash,): (String,) = sqlx::query_as("select password_hash from users where email = ?")
+        .bind(email.as_str())
+        .fetch_one(&f.app.state.db)
+        .await
+        .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 }
 

@@ -3,19 +3,8 @@
 
 mod common;
 
-use common::{TestApp, spawn_app, unzip};
+use common::{TestApp, browser, csrf_of, spawn_app, unzip};
 use reqwest::StatusCode;
-
-/// The value of the first hidden `csrf` field on a page.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
 
 async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let resp = client.get(app.url(path)).send().await.unwrap();

@@ -119,7 +119,8 @@ async fn main() {
         api.send(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": t, "name": format!("t{t}")}))).await;
         let entries: Vec<Value> =
             (0..PER_TENANT).map(|k| json!({"cidr": address((t - 2) * PER_TENANT + k).to_string()})).collect();
-        api.send(reqwest::Method::PUT, &format!("/api/v1/tenants/{t}/allowlist"), Some(json!({"entries": entries}))).await;
+        api.send(reqwest::Method::PUT, &format!("/api/v1/tenants/{t}/allowlist"), Some(json!({"entries": entries})))
+            .await;
     }
     // Wait until the agent enforces all of it, then time one more change from its 2xx to the
     // agent's report (the new entry turns "applied on 1 of 1").
@@ -133,9 +134,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let swapped = address(TENANTS * PER_TENANT + 7);
-    let mut tail: Vec<Value> = (0..PER_TENANT - 1)
-        .map(|k| json!({"cidr": address((TENANTS - 1) * PER_TENANT + k).to_string()}))
-        .collect();
+    let mut tail: Vec<Value> =
+        (0..PER_TENANT - 1).map(|k| json!({"cidr": address((TENANTS - 1) * PER_TENANT + k).to_string()})).collect();
     tail.push(json!({"cidr": swapped.to_string()}));
     api.send(reqwest::Method::PUT, &last, Some(json!({"entries": tail}))).await;
     let started = Instant::now();
@@ -146,8 +146,7 @@ async fn main() {
     let agent_log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     let agent_line = agent_log.lines().rev().find(|l| l.contains("allowlist applied")).unwrap_or("").to_owned();
 
-    let mut cidrs: Vec<Cidr> =
-        (0..TENANTS * PER_TENANT - 1).map(|i| address(i).to_string().parse().unwrap()).collect();
+    let mut cidrs: Vec<Cidr> = (0..TENANTS * PER_TENANT - 1).map(|i| address(i).to_string().parse().unwrap()).collect();
     cidrs.push(swapped.to_string().parse().unwrap());
     let version = api.send(reqwest::Method::GET, &last, None).await["version"].as_i64().unwrap();
     let big = dir.path().join("big.nft");

@@ -62,7 +62,16 @@ async fn main() {
     let base = time_get(&router, "/healthz", &cookie, 200).await;
     let unit = percentile(&base, 0.5);
     println!("baseline: GET /healthz p50 {:.3} ms (= 1 unit)", ms(unit));
-    for path in ["/tenants", "/tenants/500/streaming", "/tenants/501/streaming", "/audit", "/tokens", "/users", "/brokers", "/ca"] {
+    for path in [
+        "/tenants",
+        "/tenants/500/streaming",
+        "/tenants/501/streaming",
+        "/audit",
+        "/tokens",
+        "/users",
+        "/brokers",
+        "/ca",
+    ] {
         let samples = time_get(&router, path, &cookie, 50).await;
         let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
         println!(

@@ -6,7 +6,6 @@
 //! (metadata + ACL list) measured in the same run on the same broker.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use outflow::config::KafkaConfig;
@@ -15,38 +14,17 @@ use outflow::tenants::{TenantId, TenantName, streaming};
 use outflow::{AppState, Config};
 use tokio_util::sync::CancellationToken;
 
+#[path = "common/broker.rs"]
+mod broker;
+
+use broker::{BrokerGuard, broker_up};
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-struct BrokerGuard(std::path::PathBuf, std::path::PathBuf);
-
-impl Drop for BrokerGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(self.1.join("ops/kafka/broker.sh")).arg("down").arg(&self.0).status();
-    }
-}
-
-fn broker_up(root: &Path, dir: &Path, data: &Path) -> std::collections::BTreeMap<String, String> {
-    let out = Command::new("bash")
-        .arg(root.join("ops/kafka/broker.sh"))
-        .arg("up")
-        .arg(dir)
-        .env("OUTFLOW_BIN", env!("CARGO_BIN_EXE_outflow"))
-        .env("OUTFLOW_DATA_DIR", data)
-        .output()
-        .expect("run broker.sh");
-    assert!(out.status.success(), "broker.sh up failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
-        .collect()
 }
 
 async fn wait_ready(state: &AppState, tenant: TenantId) {

@@ -22,37 +22,16 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+#[path = "common/broker.rs"]
+mod broker;
+
+use broker::{BrokerGuard, broker_up};
+
 #[path = "common/waf_corpus.rs"]
 mod corpus;
 
 const RAW: &str = "waf.audit.raw";
 const PARTITIONS: i32 = 4;
-
-struct BrokerGuard(std::path::PathBuf, std::path::PathBuf);
-
-impl Drop for BrokerGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(self.1.join("ops/kafka/broker.sh")).arg("down").arg(&self.0).status();
-    }
-}
-
-fn broker_up(root: &Path, dir: &Path, data: &Path) -> BTreeMap<String, String> {
-    let out = Command::new("bash")
-        .arg(root.join("ops/kafka/broker.sh"))
-        .arg("up")
-        .arg(dir)
-        .env("OUTFLOW_BIN", env!("CARGO_BIN_EXE_outflow"))
-        .env("OUTFLOW_DATA_DIR", data)
-        .output()
-        .expect("run broker.sh");
-    assert!(out.status.success(), "broker.sh up failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
-        .collect()
-}
 
 fn client(env: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();

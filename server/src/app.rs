@@ -208,9 +208,10 @@ impl App {
             shutdown.await;
             signal.stop();
         };
-        let served =
-            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown).await.context("HTTP server");
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("HTTP server");
         cancel.cancel();
         tasks.wait().await;
         served

@@ -217,7 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if with_password {
                 println!("Created {role} user {} (id {}); it can sign in now.", user.email, user.id);
             } else {
-                println!("Created {role} user {} (id {}). Send this one-time link (valid 7 days):", user.email, user.id);
+                println!(
+                    "Created {role} user {} (id {}). Send this one-time link (valid 7 days):",
+                    user.email, user.id
+                );
                 println!("{}/invite/{secret}", config.public_url());
             }
             Ok(())

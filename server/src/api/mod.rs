@@ -1,9 +1,9 @@
 //! REST API under `/api/v1`. Routes are registered through utoipa-axum so the OpenAPI document
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
-mod audit;
 mod agent;
 mod allowlist;
+mod audit;
 mod bundle;
 mod credentials;
 mod live;

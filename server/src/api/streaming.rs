@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::AppJson;
 use crate::kafka::check::{self, CheckResult};
+use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{Partitions, TenantId};
-use crate::tenants::partition_requests::{self, PartitionRequest};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -70,6 +70,8 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Json<TokenView>> {
-    let id = token.parse::<i64>().map_err(|_| Error::invalid("token", format!("token id must be a number, got {token:?}")))?;
+    let id = token
+        .parse::<i64>()
+        .map_err(|_| Error::invalid("token", format!("token id must be a number, got {token:?}")))?;
     Ok(Json(tokens::revoke(&state.db, &caller, id).await?.into()))
 }

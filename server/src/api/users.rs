@@ -89,6 +89,7 @@ pub async fn change_user(
     Path(user): Path<String>,
     AppJson(body): AppJson<ChangeUser>,
 ) -> Result<Json<UserView>> {
-    let id = user.parse::<i64>().map_err(|_| Error::invalid("user", format!("user id must be a number, got {user:?}")))?;
+    let id =
+        user.parse::<i64>().map_err(|_| Error::invalid("user", format!("user id must be a number, got {user:?}")))?;
     Ok(Json(UserView::from(&users::set_disabled(&state.db, id, body.disabled).await?)))
 }

@@ -44,7 +44,10 @@ impl LoginLimiter {
     }
 
     fn keys(account: Option<&str>, address: &str) -> [(Option<String>, &'static str); 2] {
-        [(account.map(|a| format!("account:{}", a.to_lowercase())), "account"), (Some(format!("address:{address}")), "address")]
+        [
+            (account.map(|a| format!("account:{}", a.to_lowercase())), "account"),
+            (Some(format!("address:{address}")), "address"),
+        ]
     }
 
     /// Refuses when the account or the address is over its limit.

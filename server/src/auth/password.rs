@@ -1,8 +1,8 @@
 //! Password hashing with argon2id (the crate's recommended parameters). Both hashing and
 //! verification are CPU- and memory-heavy, so they run on the blocking pool.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::{Error, Result};
 

@@ -96,9 +96,7 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
     .fetch_one(db)
     .await
     .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            Error::NotFound("no such tenant".into())
-        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
         _ => Error::from(e),
     })?;
     Ok((id, secret))
@@ -106,23 +104,24 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
 
 /// The tokens `caller` may see: every token for operators, the tenant's tokens for a tenant.
 pub async fn visible_to(db: impl SqliteExecutor<'_>, caller: &Principal) -> Result<Vec<TokenRow>> {
-    let rows = match caller.role() {
-        Role::Operator => {
-            sqlx::query_as("select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens order by id")
+    let rows =
+        match caller.role() {
+            Role::Operator => sqlx::query_as(
+                "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens order by id",
+            )
+            .fetch_all(db)
+            .await?,
+            Role::Tenant => {
+                sqlx::query_as(
+                    "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens \
+                 where role = 'tenant' and tenant_id = ? order by id",
+                )
+                .bind(caller.tenant_id)
                 .fetch_all(db)
                 .await?
-        }
-        Role::Tenant => {
-            sqlx::query_as(
-                "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens \
-                 where role = 'tenant' and tenant_id = ? order by id",
-            )
-            .bind(caller.tenant_id)
-            .fetch_all(db)
-            .await?
-        }
-        Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
-    };
+            }
+            Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
+        };
     Ok(rows)
 }
 
@@ -153,9 +152,10 @@ pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Resul
 /// The owner of a token that `caller` asks for: operators choose role and tenant, tenants get a
 /// token for their own tenant, agents none.
 pub fn owner_for(caller: &Principal, role: Option<Role>, tenant: Option<i64>) -> Result<Owner> {
-    let tenant = tenant.map(TenantId::parse).transpose().map_err(|_| {
-        Error::invalid("tenant_id", "tenant id must be between 1 and 999999")
-    })?;
+    let tenant = tenant
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|_| Error::invalid("tenant_id", "tenant id must be between 1 and 999999"))?;
     match caller.role() {
         Role::Operator => {
             let role = role.unwrap_or(if tenant.is_some() { Role::Tenant } else { Role::Operator });

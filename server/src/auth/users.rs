@@ -25,7 +25,11 @@ impl Email {
         let ok = (3..=254).contains(&email.len())
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
-        if ok { Ok(Self(email.to_owned())) } else { Err(Error::invalid("email", format!("not an email address: {text:?}"))) }
+        if ok {
+            Ok(Self(email.to_owned()))
+        } else {
+            Err(Error::invalid("email", format!("not an email address: {text:?}")))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,8 +126,12 @@ pub async fn create(
         None => None,
     };
     let secret = random_password(32);
-    let row = sqlx::query_as(concat!("insert into users (email, role, tenant_id, password_hash, invite_hash, invite_expires_at, created_at) \
-         values (?, ?, ?, ?, ?, ?, ?) returning ", columns!(), ""))
+    let row = sqlx::query_as(concat!(
+        "insert into users (email, role, tenant_id, password_hash, invite_hash, invite_expires_at, created_at) \
+         values (?, ?, ?, ?, ?, ?, ?) returning ",
+        columns!(),
+        ""
+    ))
     .bind(email.as_str())
     .bind(role.as_str())
     .bind(tenant.map(TenantId::get))
@@ -145,7 +153,11 @@ pub async fn create(
 
 /// The invited user an invitation secret belongs to, if still valid.
 pub async fn by_invite(db: &SqlitePool, secret: &str) -> Result<UserRow> {
-    sqlx::query_as(concat!("select ", columns!(), " from users where invite_hash = ? and invite_expires_at > ? and disabled_at is null"))
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where invite_hash = ? and invite_expires_at > ? and disabled_at is null"
+    ))
     .bind(hash_token(secret))
     .bind(now())
     .fetch_optional(db)

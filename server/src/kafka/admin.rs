@@ -275,11 +275,14 @@ fn fold_items<T>(
     }
 }
 
+/// What rdkafka answers for a batched topic call: per topic, its name or its name and error.
+type TopicResults = Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>;
+
 /// Maps per-topic results of a batched topic call back to tenants; `already_done` is the error
 /// code meaning "nothing to do" (e.g. the topic exists already).
 fn fold_topics<'a>(
     topics: impl Iterator<Item = (i64, &'a str)>,
-    result: Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, KafkaError>,
+    result: TopicResults,
     already_done: RDKafkaErrorCode,
     failed: &mut BTreeMap<i64, ClusterError>,
 ) {

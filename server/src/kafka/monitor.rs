@@ -83,6 +83,15 @@ pub struct WafSummary {
     pub top_clients: Vec<(String, u64)>,
 }
 
+/// One record read by the monitor.
+struct Read {
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+}
+
 #[derive(Debug, Clone)]
 struct Sample {
     at: Instant,
@@ -310,11 +319,7 @@ impl Monitor {
 
     /// Reads from `start(partition, low, high)` to the end of each partition of `topic`,
     /// within the timeout; returns the messages read.
-    fn read_to_end(
-        &self,
-        topic: &str,
-        start: impl Fn(i32, i64, i64) -> i64,
-    ) -> anyhow::Result<Vec<(i32, i64, Option<i64>, Option<Vec<u8>>, Vec<u8>)>> {
+    fn read_to_end(&self, topic: &str, start: impl Fn(i32, i64, i64) -> i64) -> anyhow::Result<Vec<Read>> {
         let consumer = self.consumer("outflow-monitor")?;
         let mut tpl = TopicPartitionList::new();
         let mut remaining = HashMap::new();
@@ -339,13 +344,13 @@ impl Monitor {
             {
                 remaining.remove(&message.partition());
             }
-            out.push((
-                message.partition(),
-                message.offset(),
-                message.timestamp().to_millis(),
-                message.key().map(<[u8]>::to_vec),
-                message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            ));
+            out.push(Read {
+                partition: message.partition(),
+                offset: message.offset(),
+                timestamp: message.timestamp().to_millis(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            });
         }
         Ok(out)
     }
@@ -354,14 +359,14 @@ impl Monitor {
     pub fn tail(&self, topic: &str) -> anyhow::Result<Vec<TailRecord>> {
         let mut read = self.read_to_end(topic, |_, _, high| high - TAIL_PER_PARTITION)?;
         if !read.is_empty() {
-            let mean = read.iter().map(|r| r.4.len() as f64).sum::<f64>() / read.len() as f64;
+            let mean = read.iter().map(|r| r.value.len() as f64).sum::<f64>() / read.len() as f64;
             self.mean_size.lock().expect("sizes lock").insert(topic.to_owned(), mean);
         }
-        read.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
+        read.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then(b.offset.cmp(&a.offset)));
         read.truncate(TAIL_MAX);
         Ok(read
             .into_iter()
-            .map(|(partition, offset, timestamp, key, value)| {
+            .map(|Read { partition, offset, timestamp, key, value }| {
                 let truncated = value.len() > TAIL_VALUE_BYTES;
                 let cut = &value[..value.len().min(TAIL_VALUE_BYTES)];
                 TailRecord {
@@ -397,7 +402,7 @@ impl Monitor {
         let read = self.read_to_end(&topic, |partition, _, high| {
             first.get(&partition).copied().flatten().unwrap_or(high).max(high - WAF_MAX_PER_PARTITION)
         })?;
-        Ok(summarize(read.iter().map(|r| r.4.as_slice())))
+        Ok(summarize(read.iter().map(|r| r.value.as_slice())))
     }
 }
 
@@ -430,7 +435,8 @@ mod tests {
         assert_eq!(waf_fields(&modsec), (vec!["942100".into()], Some("198.51.100.7".into())));
         let coraza = json!({"transaction": {"client_ip": "2001:db8::1"}, "messages": {"data": {"id": 920350}}});
         assert_eq!(waf_fields(&coraza), (vec!["920350".into()], Some("2001:db8::1".into())));
-        let unsplit = json!({"transaction": {"messages": [{"details": {"ruleId": "1"}}, {"details": {"ruleId": "2"}}]}});
+        let unsplit =
+            json!({"transaction": {"messages": [{"details": {"ruleId": "1"}}, {"details": {"ruleId": "2"}}]}});
         assert_eq!(waf_fields(&unsplit).0, vec!["1".to_string(), "2".to_string()]);
     }
 
@@ -439,7 +445,9 @@ mod tests {
         let records: Vec<Vec<u8>> = [("942100", "a"), ("942100", "b"), ("920350", "a"), ("942100", "a")]
             .iter()
             .map(|(rule, ip)| {
-                json!({"transaction": {"client_ip": ip, "messages": {"details": {"ruleId": rule}}}}).to_string().into_bytes()
+                json!({"transaction": {"client_ip": ip, "messages": {"details": {"ruleId": rule}}}})
+                    .to_string()
+                    .into_bytes()
             })
             .chain([b"not json".to_vec()])
             .collect();

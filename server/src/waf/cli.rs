@@ -183,8 +183,10 @@ async fn create_missing(kafka: &crate::config::KafkaConfig, topics: &[&str], par
     anyhow::ensure!(partitions >= 1, "--create-topics needs at least 1 partition");
     let admin: AdminClient<DefaultClientContext> =
         crate::kafka::admin::client_config(kafka, "outflow-waf-setup")?.create().context("creating an admin client")?;
-    let new: Vec<NewTopic> =
-        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(kafka.replication_factor))).collect();
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(kafka.replication_factor)))
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new, &options).await.context("creating the WAF topics")? {
         match result {

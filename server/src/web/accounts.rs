@@ -309,8 +309,10 @@ pub struct CaPage {
 /// The CA: subject, key, validity (operators).
 pub async fn ca(State(state): State<AppState>, WebSession(session): WebSession) -> PageResult<CaPage> {
     session.principal.require_operator()?;
-    let (imported,): (bool,) =
-        sqlx::query_as("select imported from certificate_authority where id = 1").fetch_one(&state.db).await.map_err(Error::from)?;
+    let (imported,): (bool,) = sqlx::query_as("select imported from certificate_authority where id = 1")
+        .fetch_one(&state.db)
+        .await
+        .map_err(Error::from)?;
     let subject = x509_parser::parse_x509_certificate(&state.ca.cert_der)
         .map(|(_, cert)| cert.subject().to_string())
         .unwrap_or_default();

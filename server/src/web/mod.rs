@@ -2,8 +2,8 @@
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
 mod accounts;
-mod live;
 mod firewall;
+mod live;
 mod pages;
 
 use axum::Router;

@@ -18,8 +18,8 @@ use crate::firewall::allowlist::{self, AllowlistView};
 use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
 use crate::pki::random_password;
-use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::partition_requests::{self, PartitionRequest};
+use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{self, Partitions, TenantId, TenantName, TenantView};
 
 const LOGIN_CSRF_COOKIE: &str = "outflow_login_csrf";
@@ -165,7 +165,9 @@ pub async fn login(
     };
     let refuse = |message: String, status: StatusCode, reason: &str| {
         let mut response = login_page(Some(message), status);
-        response.extensions_mut().insert(AuditNote { detail: format!("{}: {reason}", attempt.detail), ..attempt.clone() });
+        response
+            .extensions_mut()
+            .insert(AuditNote { detail: format!("{}: {reason}", attempt.detail), ..attempt.clone() });
         response
     };
     let started = std::time::Instant::now();
@@ -194,12 +196,11 @@ pub async fn login(
     }
     let cookie = session::start(&state, &principal).await?;
     tracing::info!(actor = principal.name, "dashboard sign-in");
-    let mut response =
-        (jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants")).into_response();
-    response.extensions_mut().insert(AuditNote {
-        actor: Some((principal.name.clone(), principal.role().to_string())),
-        ..attempt
-    });
+    let mut response = (jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants"))
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(AuditNote { actor: Some((principal.name.clone(), principal.role().to_string())), ..attempt });
     Ok(response)
 }
 
@@ -232,7 +233,8 @@ async fn tenants_page(
         .await?
         .into_iter()
         .map(|t| {
-            let status = if t.streaming_active { statuses.get(&t.id).cloned().unwrap_or_default() } else { String::new() };
+            let status =
+                if t.streaming_active { statuses.get(&t.id).cloned().unwrap_or_default() } else { String::new() };
             (TenantView::from(t), status)
         })
         .collect();
