@@ -143,6 +143,9 @@ async fn fixture() -> Fixture {
     let (status, body) =
         app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let report = json!({"broker_id": "kafka-1", "version": 0, "entries": 0});
+    let (status, body) = app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(report)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
     let (own_token_id, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
@@ -473,4 +476,206 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
     }
     out
+}
+
+/// Dashboard callers: sessions started with the fixture's tokens, and nobody. (Agent tokens
+/// cannot sign in.)
+const PAGE_CALLERS: [&str; 4] = ["operator", "tenant-own", "tenant-other", "anonymous"];
+
+/// One dashboard route: method, route as written in `web/mod.rs`, concrete path, form fields
+/// (the session's CSRF token is added), and the status per `PAGE_CALLERS`.
+struct Page {
+    method: Method,
+    route: &'static str,
+    path: &'static str,
+    form: &'static [(&'static str, &'static str)],
+    inactive: bool,
+    expect: [u16; 4],
+}
+
+fn page(method: Method, route: &'static str, path: &'static str, expect: [u16; 4]) -> Page {
+    Page { method, route, path, form: &[], inactive: false, expect }
+}
+
+fn pages() -> Vec<Page> {
+    use Method as M;
+    let form = |mut p: Page, fields: &'static [(&'static str, &'static str)]| {
+        p.form = fields;
+        p
+    };
+    let inactive = |mut p: Page| {
+        p.inactive = true;
+        p
+    };
+    // 303 for anonymous callers: pages send them to the sign-in form.
+    vec![
+        page(M::GET, "/", "/", [303, 303, 303, 303]),
+        page(M::GET, "/login", "/login", [200, 200, 200, 200]),
+        // Without the sign-in form's own CSRF cookie a sign-in is refused, whoever posts it.
+        page(M::POST, "/login", "/login", [403, 403, 403, 403]),
+        page(M::POST, "/logout", "/logout", [303, 303, 303, 303]),
+        // A tenant account's home is its own Streaming tab.
+        page(M::GET, "/tenants", "/tenants", [200, 303, 303, 303]),
+        form(page(M::POST, "/tenants", "/tenants", [303, 403, 403, 303]), &[("id", "85"), ("name", "New")]),
+        page(M::GET, "/tenants/{id}", "/tenants/83", [303, 303, 303, 303]),
+        inactive(page(M::POST, "/tenants/{id}/delete", "/tenants/83/delete", [303, 403, 403, 303])),
+        page(M::GET, "/tenants/{id}/streaming", "/tenants/83/streaming", [200, 200, 403, 303]),
+        inactive(page(
+            M::POST,
+            "/tenants/{id}/streaming/activate",
+            "/tenants/83/streaming/activate",
+            [303, 303, 403, 303],
+        )),
+        page(M::POST, "/tenants/{id}/streaming/deactivate", "/tenants/83/streaming/deactivate", [303, 303, 403, 303]),
+        page(M::POST, "/tenants/{id}/streaming/check", "/tenants/83/streaming/check", [200, 200, 403, 303]),
+        form(
+            page(
+                M::POST,
+                "/tenants/{id}/streaming/partitions",
+                "/tenants/83/streaming/partitions",
+                [303, 403, 403, 303],
+            ),
+            &[("partitions", "4")],
+        ),
+        page(M::POST, "/tenants/{id}/credentials/rotate", "/tenants/83/credentials/rotate", [303, 303, 403, 303]),
+        page(M::POST, "/tenants/{id}/credentials/{k}/revoke", "/tenants/83/credentials/1/revoke", [303, 303, 403, 303]),
+        page(M::GET, "/tenants/{id}/bundle.zip", "/tenants/83/bundle.zip", [200, 200, 403, 303]),
+        form(
+            page(
+                M::POST,
+                "/tenants/{id}/streaming/partition-requests",
+                "/tenants/83/streaming/partition-requests",
+                [303, 303, 403, 303],
+            ),
+            &[("partitions", "6")],
+        ),
+        page(M::GET, "/users", "/users", [200, 403, 403, 303]),
+        form(
+            page(M::POST, "/users", "/users", [201, 403, 403, 303]),
+            &[("email", "new@acme.example"), ("role", "tenant"), ("tenant_id", "83")],
+        ),
+        page(M::POST, "/users/{user}/{action}", "/users/{user}/disable", [303, 403, 403, 303]),
+        page(M::GET, "/tokens", "/tokens", [200, 200, 200, 303]),
+        form(page(M::POST, "/tokens", "/tokens", [201, 201, 201, 303]), &[("name", "script")]),
+        page(M::POST, "/tokens/{token}/revoke", "/tokens/{own_token}/revoke", [303, 303, 404, 303]),
+        page(M::GET, "/audit", "/audit", [200, 200, 200, 303]),
+        page(M::GET, "/ca", "/ca", [200, 403, 403, 303]),
+        page(M::GET, "/ca.pem", "/ca.pem", [200, 200, 200, 303]),
+        // Invitation links are their own credential: an unknown one is 404 for everyone.
+        page(M::GET, "/invite/{secret}", "/invite/not-a-secret", [404, 404, 404, 404]),
+        page(M::POST, "/invite/{secret}", "/invite/not-a-secret", [404, 404, 404, 404]),
+        // No broker in this test: the live view answers 503 to those allowed to see it.
+        page(M::GET, "/tenants/{id}/streaming/live", "/tenants/83/streaming/live", [503, 503, 403, 303]),
+        page(M::GET, "/tenants/{id}/streaming/live.html", "/tenants/83/streaming/live.html", [503, 503, 403, 303]),
+        form(
+            page(M::POST, "/tenants/{id}/streaming/live-tail", "/tenants/83/streaming/live-tail", [303, 403, 403, 303]),
+            &[("enabled", "false")],
+        ),
+        form(
+            page(M::POST, "/tenants/{id}/allowlist", "/tenants/83/allowlist", [303, 303, 403, 303]),
+            &[("cidr", "198.51.100.7")],
+        ),
+        page(
+            M::POST,
+            "/tenants/{id}/allowlist/{entry}/remove",
+            "/tenants/83/allowlist/203.0.113.9/remove",
+            [303, 303, 403, 303],
+        ),
+        page(M::GET, "/brokers", "/brokers", [200, 403, 403, 303]),
+        page(M::POST, "/brokers/{broker}/forget", "/brokers/kafka-1/forget", [303, 403, 403, 303]),
+        page(M::GET, "/static/style.css", "/static/style.css", [200, 200, 200, 200]),
+        page(M::GET, "/static/live.js", "/static/live.js", [200, 200, 200, 200]),
+    ]
+}
+
+/// Every `.route("path", get(..).post(..))` of the dashboard router, read from its source, so
+/// a page added without an entry in `pages()` fails the test.
+fn dashboard_routes() -> BTreeSet<(String, String)> {
+    let source = std::fs::read_to_string(common::kafka::repo_root().join("server/src/web/mod.rs")).unwrap();
+    let mut routes = BTreeSet::new();
+    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
+        let path = line[".route(\"".len()..].split('"').next().unwrap().to_owned();
+        for (method, marker) in [("GET", "get("), ("POST", "post(")] {
+            if line.contains(marker) {
+                routes.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+/// Signs in with `token` through the dashboard's token form; returns the client.
+async fn session(app: &TestApp, token: &str) -> reqwest::Client {
+    let client = browser();
+    let login = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let resp = client
+        .post(app.url("/login"))
+        .form(&[("csrf", csrf_of(&login).as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sign-in with a fixture token");
+    client
+}
+
+#[tokio::test]
+async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_audited() {
+    let table = pages();
+    let tabled: BTreeSet<(String, String)> = table.iter().map(|p| (p.method.to_string(), p.route.to_owned())).collect();
+    let routes = dashboard_routes();
+    assert!(routes.len() > 30, "read the router: {routes:?}");
+    let missing: Vec<_> = routes.difference(&tabled).collect();
+    assert!(missing.is_empty(), "dashboard routes without an access-table entry: {missing:?}");
+    let stale: Vec<_> = tabled.difference(&routes).collect();
+    assert!(stale.is_empty(), "table entries for dashboard routes that do not exist: {stale:?}");
+
+    let mut failures = Vec::new();
+    for p in &table {
+        for (i, caller) in PAGE_CALLERS.iter().enumerate() {
+            let f = fixture().await;
+            if p.inactive {
+                let (s, b) = f.app.op(Method::DELETE, "/api/v1/tenants/83/streaming", None).await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+            }
+            let client = match f.token(caller) {
+                Some(token) => session(&f.app, &token).await,
+                None => browser(),
+            };
+            // The session's CSRF token, from a page every signed-in caller may see.
+            let tokens_page = client.get(f.app.url("/tokens")).send().await.unwrap().text().await.unwrap();
+            let csrf = if *caller == "anonymous" { String::new() } else { csrf_of(&tokens_page) };
+            let path =
+                p.path.replace("{own_token}", &f.own_token_id.to_string()).replace("{user}", &f.user_id.to_string());
+            let (before,): (i64,) =
+                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+            let request = client.request(p.method.clone(), f.app.url(&path));
+            let response = if p.method == Method::POST {
+                let mut fields: Vec<(&str, &str)> = p.form.to_vec();
+                fields.push(("csrf", &csrf));
+                request.form(&fields).send().await.unwrap()
+            } else {
+                request.send().await.unwrap()
+            };
+            let status = response.status().as_u16();
+            if status != p.expect[i] {
+                failures.push(format!("{caller} {} {path}: got {status}, want {}", p.method, p.expect[i]));
+                continue;
+            }
+            // Every form post and download by a signed-in caller is audited under its name.
+            let public = p.route.starts_with("/login") || p.route.starts_with("/invite");
+            if *caller != "anonymous" && !public && (p.method == Method::POST || p.route.ends_with("bundle.zip")) {
+                let last: (i64, String, String, i64) = sqlx::query_as(
+                    "select (select count(*) from audit_log), actor, action, status from audit_log order by id desc limit 1",
+                )
+                .fetch_one(&f.app.state.db)
+                .await
+                .unwrap();
+                assert_eq!(last.0, before + 1, "{caller} {} {path}: one audit entry", p.method);
+                assert_eq!(last.1, f.name(caller), "{caller} {} {path}: actor", p.method);
+                assert_eq!(last.2, format!("{} {}", p.method, p.route));
+                assert_eq!(last.3, i64::from(status));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "dashboard access table violations:\n{}", failures.join("\n"));
 }
