@@ -178,6 +178,10 @@ pub fn summarize<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> WafSummary {
 /// Reads the cluster for the Streaming tab. Blocking librdkafka calls run on the blocking pool.
 pub struct Monitor {
     base: ClientConfig,
+    /// One long-lived connection for metadata, watermarks, group lists and offset lookups, so
+    /// the sampler and every live refresh do not open a new TLS connection each; reading records
+    /// (assign and poll) takes a consumer of its own.
+    meta: BaseConsumer,
     timeout: Duration,
     samples: Mutex<HashMap<String, VecDeque<Sample>>>,
     mean_size: Mutex<HashMap<String, f64>>,
@@ -188,8 +192,10 @@ impl Monitor {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
         let mut base = super::admin::client_config(config, "outflow-monitor")?;
         base.set("enable.auto.commit", "false").set("enable.partition.eof", "false");
+        let meta = base.clone().set("group.id", "outflow-monitor").create().context("creating the monitor client")?;
         Ok(Self {
             base,
+            meta,
             timeout: Duration::from_millis(config.request_timeout_ms),
             samples: Mutex::default(),
             mean_size: Mutex::default(),
@@ -215,27 +221,31 @@ impl Monitor {
         interest.keys().copied().collect()
     }
 
-    /// Partitions of `topic` with their (low, high) watermarks.
-    fn watermarks(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> anyhow::Result<Vec<(i32, i64, i64)>> {
-        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    /// Partition ids of `topic` (none when the topic does not exist).
+    fn partitions(&self, topic: &str) -> anyhow::Result<Vec<i32>> {
+        let metadata = self.meta.fetch_metadata(Some(topic), self.timeout)?;
         let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(vec![]) };
         if let Some(err) = t.error() {
             anyhow::bail!("topic {topic}: {:?}", rdkafka::types::RDKafkaErrorCode::from(err));
         }
-        t.partitions()
-            .iter()
-            .map(|p| {
-                let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
-                Ok((p.id(), low, high))
+        Ok(t.partitions().iter().map(|p| p.id()).collect())
+    }
+
+    /// Partitions of `topic` with their (low, high) watermarks.
+    fn watermarks(&self, topic: &str) -> anyhow::Result<Vec<(i32, i64, i64)>> {
+        self.partitions(topic)?
+            .into_iter()
+            .map(|partition| {
+                let (low, high) = self.meta.fetch_watermarks(topic, partition, self.timeout)?;
+                Ok((partition, low, high))
             })
             .collect()
     }
 
     /// Consumer groups under the tenant's prefix with their lag on `c<N>` and `c<N>_waf`.
     pub fn groups(&self, tenant: TenantId) -> anyhow::Result<Vec<GroupLag>> {
-        let meta = self.consumer("outflow-monitor")?;
         let prefix = tenant.group_prefix();
-        let list = meta.fetch_group_list(None, self.timeout).context("listing consumer groups")?;
+        let list = self.meta.fetch_group_list(None, self.timeout).context("listing consumer groups")?;
         let groups: Vec<(String, String, usize)> = list
             .groups()
             .iter()
@@ -244,7 +254,7 @@ impl Monitor {
             .collect();
         let mut ends = BTreeMap::new();
         for topic in [tenant.topic(), tenant.waf_topic()] {
-            for (partition, _, high) in Self::watermarks(&meta, &topic, self.timeout)? {
+            for (partition, _, high) in self.watermarks(&topic)? {
                 ends.insert((topic.clone(), partition), high);
             }
         }
@@ -286,10 +296,9 @@ impl Monitor {
         if tenants.is_empty() {
             return Ok(());
         }
-        let meta = self.consumer("outflow-monitor")?;
         for tenant in tenants {
             for topic in [tenant.topic(), tenant.waf_topic()] {
-                let end: i64 = Self::watermarks(&meta, &topic, self.timeout)?.iter().map(|(_, _, high)| high).sum();
+                let end: i64 = self.watermarks(&topic)?.iter().map(|(_, _, high)| high).sum();
                 let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
                 let mut samples = self.samples.lock().expect("samples lock");
                 let series = samples.entry(topic).or_default();
@@ -320,10 +329,9 @@ impl Monitor {
     /// Reads from `start(partition, low, high)` to the end of each partition of `topic`,
     /// within the timeout; returns the messages read.
     fn read_to_end(&self, topic: &str, start: impl Fn(i32, i64, i64) -> i64) -> anyhow::Result<Vec<Read>> {
-        let consumer = self.consumer("outflow-monitor")?;
         let mut tpl = TopicPartitionList::new();
         let mut remaining = HashMap::new();
-        for (partition, low, high) in Self::watermarks(&consumer, topic, self.timeout)? {
+        for (partition, low, high) in self.watermarks(topic)? {
             let from = start(partition, low, high).clamp(low, high);
             if from < high {
                 tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
@@ -334,6 +342,7 @@ impl Monitor {
         if remaining.is_empty() {
             return Ok(out);
         }
+        let consumer = self.consumer("outflow-monitor")?;
         consumer.assign(&tpl)?;
         let deadline = Instant::now() + self.timeout;
         while !remaining.is_empty() && Instant::now() < deadline {
@@ -387,12 +396,11 @@ impl Monitor {
         let topic = tenant.waf_topic();
         let since = SystemTime::now().checked_sub(WAF_WINDOW).unwrap_or(UNIX_EPOCH);
         let since_ms = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let consumer = self.consumer("outflow-monitor")?;
         let mut tpl = TopicPartitionList::new();
-        for (partition, _, _) in Self::watermarks(&consumer, &topic, self.timeout)? {
+        for partition in self.partitions(&topic)? {
             tpl.add_partition_offset(&topic, partition, Offset::Offset(since_ms))?;
         }
-        let by_time = consumer.offsets_for_times(tpl, self.timeout).context("finding the last hour's offsets")?;
+        let by_time = self.meta.offsets_for_times(tpl, self.timeout).context("finding the last hour's offsets")?;
         let first: HashMap<i32, Option<i64>> = by_time
             .elements()
             .iter()
