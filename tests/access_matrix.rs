@@ -147,12 +147,12 @@ async fn fixture() -> Fixture {
     let (status, body) = app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(report)).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
-    let (own_token_id, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
+    let (own_token, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
     let email = Email::parse("staff@acme.example").unwrap();
     let (user, _) =
         users::create(&app.state.db, &email, Role::Tenant, Some(TenantId::parse(83).unwrap()), None).await.unwrap();
-    Fixture { app, own, other, own_token_id, user_id: user.id }
+    Fixture { app, own, other, own_token_id: own_token.id, user_id: user.id }
 }
 
 impl Fixture {

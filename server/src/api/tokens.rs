@@ -50,14 +50,8 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>)> {
     let role = body.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| Error::invalid("role", e))?;
     let owner = tokens::owner_for(&caller, role, body.tenant_id)?;
-    let (id, token) = tokens::create(&state.db, &owner, &body.name).await?;
-    let view = tokens::visible_to(&state.db, &caller)
-        .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .map(TokenView::from)
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("created token {id} not visible to its creator")))?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, view })))
+    let (row, token) = tokens::create(&state.db, &owner, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, view: row.into() })))
 }
 
 #[utoipa::path(delete, path = "/tokens/{token}", tag = "tokens",

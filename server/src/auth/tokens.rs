@@ -71,8 +71,15 @@ fn parse_name(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-/// Creates a token; returns its row id and the secret, which is not stored.
-pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> Result<(i64, String)> {
+/// The columns of `TokenRow`, as a macro so queries stay `&'static str` (sqlx refuses dynamic SQL).
+macro_rules! columns {
+    () => {
+        "id, name, role, tenant_id, user_id, prefix, created_at, revoked_at"
+    };
+}
+
+/// Creates a token; returns its row and the secret, which is not stored.
+pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> Result<(TokenRow, String)> {
     let name = parse_name(name)?;
     match (owner.role, owner.tenant) {
         (Role::Tenant, None) => return Err(Error::invalid("tenant_id", "a tenant token needs a tenant id")),
@@ -82,10 +89,11 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
         _ => {}
     }
     let secret = new_secret();
-    let (id,): (i64,) = sqlx::query_as(
+    let row = sqlx::query_as(concat!(
         "insert into api_tokens (name, role, tenant_id, user_id, token_hash, prefix, created_at) \
-         values (?, ?, ?, ?, ?, ?, ?) returning id",
-    )
+         values (?, ?, ?, ?, ?, ?, ?) returning ",
+        columns!()
+    ))
     .bind(name)
     .bind(owner.role.as_str())
     .bind(owner.tenant.map(TenantId::get))
@@ -99,53 +107,46 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
         _ => Error::from(e),
     })?;
-    Ok((id, secret))
+    Ok((row, secret))
 }
 
 /// The tokens `caller` may see: every token for operators, the tenant's tokens for a tenant.
 pub async fn visible_to(db: impl SqliteExecutor<'_>, caller: &Principal) -> Result<Vec<TokenRow>> {
-    let rows =
-        match caller.role() {
-            Role::Operator => sqlx::query_as(
-                "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens order by id",
-            )
+    let rows = match caller.role() {
+        Role::Operator => {
+            sqlx::query_as(concat!("select ", columns!(), " from api_tokens order by id")).fetch_all(db).await?
+        }
+        Role::Tenant => {
+            sqlx::query_as(concat!(
+                "select ",
+                columns!(),
+                " from api_tokens where role = 'tenant' and tenant_id = ? order by id"
+            ))
+            .bind(caller.tenant_id)
             .fetch_all(db)
-            .await?,
-            Role::Tenant => {
-                sqlx::query_as(
-                    "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens \
-                 where role = 'tenant' and tenant_id = ? order by id",
-                )
-                .bind(caller.tenant_id)
-                .fetch_all(db)
-                .await?
-            }
-            Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
-        };
+            .await?
+        }
+        Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
+    };
     Ok(rows)
 }
 
 /// Revokes token `id` if `caller` may see it; revoking twice is a no-op. Effective at once:
 /// every request looks the token up.
 pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Result<TokenRow> {
-    let row = visible_to(db, caller)
-        .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| Error::NotFound(format!("no token {id}")))?;
-    sqlx::query("update api_tokens set revoked_at = ? where id = ? and revoked_at is null")
-        .bind(now())
-        .bind(id)
-        .execute(db)
-        .await?;
-    // Sessions started with the token end with it.
-    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(db).await?;
-    let row = sqlx::query_as(
-        "select id, name, role, tenant_id, user_id, prefix, created_at, revoked_at from api_tokens where id = ?",
-    )
-    .bind(row.id)
+    if !visible_to(db, caller).await?.iter().any(|t| t.id == id) {
+        return Err(Error::NotFound(format!("no token {id}")));
+    }
+    let row = sqlx::query_as(concat!(
+        "update api_tokens set revoked_at = coalesce(revoked_at, ?) where id = ? returning ",
+        columns!()
+    ))
+    .bind(now())
+    .bind(id)
     .fetch_one(db)
     .await?;
+    // Sessions started with the token end with it.
+    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(db).await?;
     Ok(row)
 }
 
