@@ -52,6 +52,11 @@ pub async fn status_of(db: &SqlitePool, tenant: TenantId) -> sqlx::Result<Option
         .await
 }
 
+/// Every tenant's reconcile status, by tenant id.
+pub async fn statuses(db: &SqlitePool) -> sqlx::Result<BTreeMap<i64, String>> {
+    Ok(sqlx::query_as("select tenant_id, status from reconcile_status").fetch_all(db).await?.into_iter().collect())
+}
+
 /// The desired state, and the generation of each tenant's status row at the time it was read.
 pub async fn desired(db: &SqlitePool, delete_unwanted_topics: bool) -> sqlx::Result<(Desired, BTreeMap<i64, i64>)> {
     let mut tx = db.begin().await?;

@@ -62,6 +62,14 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
+/// A form's optional tenant id field: empty means none.
+fn optional_tenant(text: &str) -> Result<Option<i64>, Error> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| Error::invalid("tenant_id", "tenant id must be a number")),
+    }
+}
+
 async fn users_page(
     state: &AppState,
     session: &Session,
@@ -98,10 +106,7 @@ pub async fn invite_user(
 ) -> PageResult<Response> {
     session.check_csrf(&form.csrf)?;
     session.principal.require_operator()?;
-    let tenant = match form.tenant_id.trim() {
-        "" => None,
-        t => Some(t.parse::<i64>().map_err(|_| Error::invalid("tenant_id", "tenant id must be a number"))?),
-    };
+    let tenant = optional_tenant(&form.tenant_id)?;
     match crate::api::users::invite(&state, &form.email, &form.role, tenant).await {
         Ok((_, url)) => Ok((StatusCode::CREATED, users_page(&state, &session, Some(url), None).await?).into_response()),
         Err(e @ (Error::Invalid { .. } | Error::Conflict(_) | Error::NotFound(_))) => {
@@ -168,10 +173,7 @@ pub async fn create_token(
             "" => None,
             r => Some(r.parse::<Role>().map_err(|e| Error::invalid("role", e))?),
         };
-        let tenant = match form.tenant_id.trim() {
-            "" => None,
-            t => Some(t.parse::<i64>().map_err(|_| Error::invalid("tenant_id", "tenant id must be a number"))?),
-        };
+        let tenant = optional_tenant(&form.tenant_id)?;
         let owner = tokens::owner_for(&session.principal, role, tenant)?;
         tokens::create(&state.db, &owner, &form.name).await
     }

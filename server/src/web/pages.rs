@@ -222,13 +222,7 @@ async fn tenants_page(
     form: Option<&CreateTenantForm>,
     notice: Option<&'static str>,
 ) -> PageResult<TenantsPage> {
-    let statuses: std::collections::HashMap<i64, String> =
-        sqlx::query_as::<_, (i64, String)>("select tenant_id, status from reconcile_status")
-            .fetch_all(&state.db)
-            .await
-            .map_err(Error::from)?
-            .into_iter()
-            .collect();
+    let statuses = crate::kafka::reconcile::statuses(&state.db).await.map_err(Error::from)?;
     let tenants = tenants::list(&state.db)
         .await?
         .into_iter()
