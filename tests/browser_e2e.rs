@@ -12,8 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::binary::{Server, run_ok};
-use common::kafka::{Broker, repo_root};
+use common::binary::run_ok;
+use common::kafka::{broker_and_server, repo_root};
 
 /// A child process whose stdout lines arrive on a channel.
 struct Lines {
@@ -91,11 +91,7 @@ fn tell(stdin: &mut ChildStdin) {
 #[test]
 fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("outflow-data");
-    let broker = Broker::up(&work.path().join("kafka"), &data);
-    let mut env = broker.server_env();
-    env.push(("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", "1"));
-    let server = Server::start(&data, &env);
+    let (broker, server) = broker_and_server(work.path());
     let token = server.operator_token();
     let out: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser_e2e");
     let _ = std::fs::remove_dir_all(&out);

@@ -12,8 +12,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{Server, outflow_bin};
-use common::kafka::{Broker, eventually};
+use common::binary::outflow_bin;
+use common::kafka::{Broker, broker_and_server, eventually};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -369,11 +369,8 @@ fn verify(broker: &Broker, n: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers_are_killed() {
     let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("outflow-data");
-    let broker = Broker::up(&work.path().join("kafka"), &data);
-    let mut env = broker.server_env();
-    env.push(("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", "1"));
-    let server = Server::start(&data, &env);
+    let (broker, server) = broker_and_server(work.path());
+    let data = server.dir.clone();
     let token = server.operator_token();
     let http = reqwest::Client::new();
     for id in ACTIVE.into_iter().chain([INACTIVE]) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders, ToBytes};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -32,6 +32,17 @@ mod corpus;
 
 const RAW: &str = "waf.audit.raw";
 const PARTITIONS: i32 = 4;
+
+/// Sends `record`, waiting while the producer's queue is full.
+fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, K, P>,
+) {
+    while let Err((_, back)) = producer.send(record) {
+        record = back;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 fn client(env: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -90,18 +101,10 @@ fn passthrough(env: &BTreeMap<String, String>, round: usize, total: u64) {
                 .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
                 .insert(Header { key: "source-offset", value: Some(offset.as_str()) })
                 .insert(Header { key: "message-index", value: Some("0") });
-            let mut record = BaseRecord::<[u8], [u8]>::to("bench.passthrough")
+            let record = BaseRecord::<[u8], [u8]>::to("bench.passthrough")
                 .payload(message.payload().unwrap_or_default())
                 .headers(headers);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-            }
+            send(&producer, record);
             offsets.insert(message.partition(), message.offset() + 1);
             n += 1;
         }
@@ -154,16 +157,8 @@ fn main() {
         let producer: ThreadedProducer<DefaultProducerContext> =
             client(&env).set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create().unwrap();
         for (i, line) in corpus.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-            let mut record = BaseRecord::<str, [u8]>::to(RAW).key("83").payload(line).partition(i as i32 % PARTITIONS);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-            }
+            let record = BaseRecord::<str, [u8]>::to(RAW).key("83").payload(line).partition(i as i32 % PARTITIONS);
+            send(&producer, record);
         }
         producer.flush(Duration::from_secs(120)).unwrap();
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::binary::outflow_bin;
+use super::binary::{Server, outflow_bin};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -125,6 +125,17 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = Command::new("bash").arg(repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status();
     }
+}
+
+/// A broker under `work/kafka` and `outflow serve` using it, reconciling every second, with
+/// outflow's data (and CA) in `work/outflow-data`.
+pub fn broker_and_server(work: &Path) -> (Broker, Server) {
+    let data = work.join("outflow-data");
+    let broker = Broker::up(&work.join("kafka"), &data);
+    let mut env = broker.server_env();
+    env.push(("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", "1"));
+    let server = Server::start(&data, &env);
+    (broker, server)
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
