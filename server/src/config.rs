@@ -320,6 +320,17 @@ impl Config {
             if !port_ok {
                 bail!("brokers: {broker:?} is not host:port");
             }
+            // Broker addresses are written into every bundle file: plain host names and addresses only.
+            if !broker.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')) {
+                bail!("brokers: {broker:?} may contain only letters, digits, '.', '-', '_', ':', '[' and ']'");
+            }
+        }
+        for (key, dir) in [("bundle.filebeat_dir", &self.bundle.filebeat_dir), ("bundle.logstash_dir", &self.bundle.logstash_dir)] {
+            let ok = !dir.is_empty()
+                && dir.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':'));
+            if !ok {
+                bail!("{key}: {dir:?} may contain only letters, digits, '/', '.', '-', '_' and ':' (it is written into the bundle's configs)");
+            }
         }
         let name_ok = !self.ca.name.is_empty()
             && self.ca.name.len() <= 64

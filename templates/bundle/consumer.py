@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Simple consumer for outflow tenant {{ b.tenant_id }} ({{ b.tenant_name }}).
+"""Simple consumer for an outflow tenant (see TENANT below).
 
-Prints every record of topic {{ b.topic }} on standard output, one per line.
+Prints every record of TOPIC on standard output, one per line.
 Needs confluent-kafka (pip install confluent-kafka). Run it from anywhere:
     python3 consumer.py
 It finds the certificate files next to itself; edit the settings below to move them.
@@ -15,13 +15,16 @@ from confluent_kafka import Consumer, KafkaException
 BUNDLE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # --- Settings (prefilled for tenant {{ b.tenant_id }}) --------------------------------
-BOOTSTRAP_SERVERS = "{{ b.brokers_csv() }}"
-TOPIC = "{{ b.topic }}"
-# Consumers with the same group id share the partitions; the id must start with "{{ b.group_prefix }}".
-GROUP_ID = "{{ b.group_python }}"
-KEYSTORE = os.path.join(BUNDLE_DIR, "{{ b.keystore_file }}")
-CA_FILE = os.path.join(BUNDLE_DIR, "{{ b.ca_file }}")
-PASSWORD = "{{ b.password }}"
+TENANT = {{ b.tenant_label()|py }}
+BOOTSTRAP_SERVERS = {{ b.brokers_csv()|py }}
+TOPIC = {{ b.topic|py }}
+# Consumers with the same group id share the partitions; the id must start with {{ b.group_prefix|py }}.
+GROUP_ID = {{ b.group_python|py }}
+KEYSTORE = os.path.join(BUNDLE_DIR, {{ b.keystore_file|py }})
+CA_FILE = os.path.join(BUNDLE_DIR, {{ b.ca_file|py }})
+PASSWORD = {{ b.password|py }}
+# Seconds to wait at start for the brokers before giving up with a message.
+CONNECT_TIMEOUT = 15
 # ---------------------------------------------------------------------------------
 
 
@@ -42,6 +45,18 @@ def settings():
 
 def main():
     consumer = Consumer(settings())
+    try:
+        # Fails early, and says why, when the brokers cannot be reached or refuse the credential.
+        topic = consumer.list_topics(TOPIC, timeout=CONNECT_TIMEOUT).topics[TOPIC]
+        if topic.error is not None:
+            raise KafkaException(topic.error)
+    except KafkaException as e:
+        consumer.close()
+        sys.exit(
+            "consumer.py (%s): cannot read topic %s from %s: %s\n"
+            "Check that this machine's address is on the allowlist and that the credential is active."
+            % (TENANT, TOPIC, BOOTSTRAP_SERVERS, e)
+        )
     running = True
 
     def stop(*_):

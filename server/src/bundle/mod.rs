@@ -1,6 +1,8 @@
 //! The download zip: a tenant's credential in every format its consumers need, plus
 //! ready-to-run Filebeat, Logstash, Python and kcat configurations prefilled with its data.
 
+pub mod escape;
+
 use std::io::{Cursor, Write};
 
 use anyhow::Context;
@@ -19,6 +21,9 @@ use crate::pki::Ca;
 use crate::pki::ca::pem_to_der;
 use crate::pki::credentials::{self, CredentialSecrets};
 use crate::tenants::{self, TenantId, rfc3339, streaming};
+
+// The templates' custom filters (`py`, `yaml`, `logstash`, `props`, `line`) resolve here.
+use self::escape::filters;
 
 /// Everything the bundle's templates are filled with.
 #[derive(Debug, Clone)]
@@ -77,6 +82,23 @@ impl BundleData {
     pub fn brokers_csv(&self) -> String {
         self.brokers.join(",")
     }
+
+    /// `c83 (Acme)`: how the tenant is named in messages.
+    pub fn tenant_label(&self) -> String {
+        format!("{} ({})", self.topic, self.tenant_name)
+    }
+
+    pub fn filebeat_input_id(&self) -> String {
+        format!("outflow-{}", self.topic)
+    }
+
+    pub fn filebeat_path(&self, file: &str) -> String {
+        format!("{}/{file}", self.filebeat_dir)
+    }
+
+    pub fn logstash_path(&self, file: &str) -> String {
+        format!("{}/{file}", self.logstash_dir)
+    }
 }
 
 #[derive(Template)]
@@ -128,6 +150,15 @@ pub fn files(
         (data.truststore_file.clone(), truststore(&ca.name, &ca.cert_der, password, iterations)?),
         ("password.txt".into(), format!("{password}\n").into_bytes()),
         (data.ca_file.clone(), ca.cert_pem.clone().into_bytes()),
+    ]
+    .into_iter()
+    .chain(configs(data)?)
+    .collect())
+}
+
+/// The bundle's configuration files and README, rendered from `data`.
+pub fn configs(data: &BundleData) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    Ok(vec![
         ("filebeat.yml".into(), render(FilebeatYml { b: data })?),
         ("kafka-logstash.conf".into(), render(LogstashConf { b: data })?),
         ("consumer.py".into(), render(ConsumerPy { b: data })?),

@@ -78,8 +78,13 @@ impl TenantName {
                 format!("name must be at most {} characters, got {chars}", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(char::is_control) {
-            return Err(Error::invalid("name", "name must not contain control characters"));
+        // Names land in dashboards and in every file of the bundle: printable text only, without
+        // line breaks or the bidirectional controls that make text read differently than it is.
+        if name.chars().any(crate::bundle::escape::is_hazard) {
+            return Err(Error::invalid(
+                "name",
+                "name must be printable text: no control characters, line separators or bidirectional controls",
+            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -143,6 +148,10 @@ mod tests {
         assert!(TenantName::parse("").is_err());
         assert!(TenantName::parse("   ").is_err());
         assert!(TenantName::parse("a\u{7}b").is_err());
+        assert!(TenantName::parse("a\nb").is_err());
+        assert!(TenantName::parse("Acme \u{202e}gnp.exe").is_err(), "bidi override");
+        assert!(TenantName::parse("a\u{2028}b").is_err(), "line separator");
+        assert_eq!(TenantName::parse(r#"Acme """ ${x} %{x} {{ }}"#).unwrap().as_str(), r#"Acme """ ${x} %{x} {{ }}"#);
         assert_eq!(TenantName::parse("  Acme ").unwrap().as_str(), "Acme");
         assert!(TenantName::parse(&"é".repeat(100)).is_ok());
         assert!(TenantName::parse(&"é".repeat(101)).is_err());
