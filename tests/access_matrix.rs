@@ -150,8 +150,16 @@ async fn fixture() -> Fixture {
     let (own_token, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
     let email = Email::parse("staff@acme.example").unwrap();
-    let (user, _) =
-        users::create(&app.state.db, &email, Role::Tenant, Some(TenantId::parse(83).unwrap()), None).await.unwrap();
+    let (user, _) = users::create(
+        &app.state.db,
+        &app.state.hashing,
+        &email,
+        Role::Tenant,
+        Some(TenantId::parse(83).unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
     Fixture { app, own, other, own_token_id: own_token.id, user_id: user.id }
 }
 
@@ -415,7 +423,9 @@ async fn sign_in_rate_limit_engages_per_account_and_per_address() {
     })
     .await;
     let email = Email::parse("ops@cdn.example").unwrap();
-    users::create(&app.state.db, &email, Role::Operator, None, Some("the right password".into())).await.unwrap();
+    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
+        .await
+        .unwrap();
 
     for _ in 0..3 {
         assert_eq!(
@@ -444,12 +454,82 @@ async fn sign_in_rate_limit_engages_per_account_and_per_address() {
     assert!(page["entries"].as_array().unwrap().iter().all(|e| e["source"] == "127.0.0.1"));
 }
 
+/// Sends `n` sign-in forms at once, each from its own browser with its own form, after all
+/// forms were fetched; returns the statuses.
+async fn simultaneous_sign_ins(app: &TestApp, n: usize, fields: &[(&str, &str)]) -> Vec<u16> {
+    let mut ready = Vec::new();
+    for _ in 0..n {
+        let client = browser();
+        let page = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+        let mut form: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        form.push(("csrf".into(), csrf_of(&page)));
+        ready.push(client.post(app.url("/login")).form(&form));
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut set = tokio::task::JoinSet::new();
+    for request in ready {
+        let start = start.clone();
+        set.spawn(async move {
+            start.wait().await;
+            request.send().await.unwrap().status().as_u16()
+        });
+    }
+    let mut statuses = set.join_all().await;
+    statuses.sort();
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_wrong_passwords_are_limited_like_sequential_ones() {
+    // Enough hashing slots that none is refused as busy: only the limiter decides here.
+    let app = spawn_app_with(|c| c.login.max_concurrent_hashes = 64).await;
+    let email = Email::parse("ops@cdn.example").unwrap();
+    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
+        .await
+        .unwrap();
+    let statuses =
+        simultaneous_sign_ins(&app, 30, &[("email", "ops@cdn.example"), ("password", "wrong password!")]).await;
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (5, 25), "{statuses:?}");
+    let resp = sign_in(&app, &browser(), "ops@cdn.example", "the right password").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "the account is locked like after 5 in a row");
+
+    // The token form: wrong tokens count against the address (limit 20).
+    let statuses = simultaneous_sign_ins(&app, 30, &[("token", "ofl_not-a-real-token")]).await;
+    // The address already holds the 5 password failures above.
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (15, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn password_checks_beyond_the_bound_get_503_at_once() {
+    let app = spawn_app_with(|c| c.login.max_concurrent_hashes = 1).await;
+    let email = Email::parse("ops@cdn.example").unwrap();
+    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
+        .await
+        .unwrap();
+    // The one slot is busy: a sign-in is refused without hashing and without counting a failure.
+    let held = app.state.hashing.permit().unwrap();
+    for _ in 0..8 {
+        let resp = sign_in(&app, &browser(), "ops@cdn.example", "wrong password!").await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.text().await.unwrap().contains("busy"));
+    }
+    drop(held);
+    let resp = sign_in(&app, &browser(), "ops@cdn.example", "the right password").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "busy answers were not counted as failures");
+}
+
 #[tokio::test]
 async fn passwords_and_tokens_are_stored_only_hashed() {
     let f = fixture().await;
     let password = "plain text must not appear";
     let email = Email::parse("vault@cdn.example").unwrap();
-    users::create(&f.app.state.db, &email, Role::Operator, None, Some(password.into())).await.unwrap();
+    users::create(&f.app.state.db, &f.app.state.hashing, &email, Role::Operator, None, Some(password.into()))
+        .await
+        .unwrap();
     let (_, created) = f.app.op(Method::POST, "/api/v1/tokens", Some(json!({"name": "secret-check"}))).await;
     let token = created["token"].as_str().unwrap().to_owned();
     sqlx::query("pragma wal_checkpoint(truncate)").execute(&f.app.state.db).await.unwrap();

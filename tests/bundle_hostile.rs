@@ -208,11 +208,8 @@ async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
         for (file, bytes) in unzip(&zip.bytes().await.unwrap()) {
             std::fs::write(dir.join(file), bytes).unwrap();
         }
-        let parsed = run(
-            "python3",
-            &["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", "consumer.py"],
-            &dir,
-        );
+        let parsed =
+            run("python3", &["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", "consumer.py"], &dir);
         assert!(parsed.status.success(), "{name:?}: {}", String::from_utf8_lossy(&parsed.stderr));
         let child = Command::new("python3")
             .arg("consumer.py")

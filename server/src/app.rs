@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::limit::{Limits, LoginLimiter};
+use crate::auth::password::Hashing;
 use crate::config::Config;
 use crate::kafka::Cluster;
 use crate::kafka::monitor::Monitor;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed sign-ins per account and per address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// Bounds concurrent argon2 computations.
+    pub hashing: Hashing,
     /// Wakes the firewall agents' long polls after an allowlist change.
     pub allowlist: Arc<firewall::VersionSignal>,
 }
@@ -82,6 +85,7 @@ impl AppState {
         Ok(Self {
             monitor,
             login_limiter,
+            hashing: Hashing::new(config.login.max_concurrent_hashes),
             db,
             config: Arc::new(config),
             ca: Arc::new(ca),

@@ -213,7 +213,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let with_password = password.is_some();
-            let (user, secret) = auth::users::create(&db, &email, role, tenant, password).await?;
+            let (user, secret) =
+                auth::users::create(&db, &auth::password::Hashing::new(1), &email, role, tenant, password).await?;
             if with_password {
                 println!("Created {role} user {} (id {}); it can sign in now.", user.email, user.id);
             } else {

@@ -117,11 +117,19 @@ pub struct LoginConfig {
     pub max_failures_per_address: usize,
     /// `OUTFLOW_LOGIN_WINDOW_SECS`
     pub window_secs: u64,
+    /// Password checks (argon2, ~19 MiB each) running at once; more are refused with 503
+    /// (`OUTFLOW_LOGIN_MAX_CONCURRENT_HASHES`).
+    pub max_concurrent_hashes: usize,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { max_failures_per_account: 5, max_failures_per_address: 20, window_secs: 15 * 60 }
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            window_secs: 15 * 60,
+            max_concurrent_hashes: 4,
+        }
     }
 }
 
@@ -256,6 +264,9 @@ impl Config {
         if let Some(v) = var("OUTFLOW_LOGIN_WINDOW_SECS") {
             self.login.window_secs = parse("OUTFLOW_LOGIN_WINDOW_SECS", v)?;
         }
+        if let Some(v) = var("OUTFLOW_LOGIN_MAX_CONCURRENT_HASHES") {
+            self.login.max_concurrent_hashes = parse("OUTFLOW_LOGIN_MAX_CONCURRENT_HASHES", v)?;
+        }
         if let Some(v) = var("OUTFLOW_CA_NAME") {
             self.ca.name = v;
         }
@@ -325,11 +336,15 @@ impl Config {
                 bail!("brokers: {broker:?} may contain only letters, digits, '.', '-', '_', ':', '[' and ']'");
             }
         }
-        for (key, dir) in [("bundle.filebeat_dir", &self.bundle.filebeat_dir), ("bundle.logstash_dir", &self.bundle.logstash_dir)] {
+        for (key, dir) in
+            [("bundle.filebeat_dir", &self.bundle.filebeat_dir), ("bundle.logstash_dir", &self.bundle.logstash_dir)]
+        {
             let ok = !dir.is_empty()
                 && dir.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | ':'));
             if !ok {
-                bail!("{key}: {dir:?} may contain only letters, digits, '/', '.', '-', '_' and ':' (it is written into the bundle's configs)");
+                bail!(
+                    "{key}: {dir:?} may contain only letters, digits, '/', '.', '-', '_' and ':' (it is written into the bundle's configs)"
+                );
             }
         }
         let name_ok = !self.ca.name.is_empty()
@@ -350,6 +365,7 @@ impl Config {
         if self.login.max_failures_per_account == 0
             || self.login.max_failures_per_address == 0
             || self.login.window_secs == 0
+            || self.login.max_concurrent_hashes == 0
         {
             bail!("login limits and window must be positive");
         }

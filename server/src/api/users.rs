@@ -75,7 +75,7 @@ pub async fn invite(
     if let Some(t) = tenant {
         tenants::get(&state.db, t).await?;
     }
-    let (user, secret) = users::create(&state.db, &email, role, tenant, None).await?;
+    let (user, secret) = users::create(&state.db, &state.hashing, &email, role, tenant, None).await?;
     Ok((user, format!("{}/invite/{secret}", state.config.public_url())))
 }
 

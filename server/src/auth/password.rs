@@ -1,8 +1,12 @@
 //! Password hashing with argon2id (the crate's recommended parameters). Both hashing and
-//! verification are CPU- and memory-heavy, so they run on the blocking pool.
+//! verification are CPU- and memory-heavy (about 19 MiB each), so they run on the blocking pool,
+//! and [`Hashing`] bounds how many run at once: sign-in is reachable without authentication.
+
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -27,9 +31,32 @@ pub fn check_policy(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// At most `max` argon2 computations at once; a caller beyond that is refused at once (503)
+/// instead of queueing, so a burst of sign-ins cannot pile up memory or threads.
+#[derive(Debug, Clone)]
+pub struct Hashing {
+    permits: Arc<Semaphore>,
+}
+
+impl Hashing {
+    pub fn new(max: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(max)) }
+    }
+
+    /// A slot for one computation, held until the blocking work ends (even if the request that
+    /// asked for it is gone).
+    pub fn permit(&self) -> Result<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            Error::Unavailable("the server is busy checking other passwords; try again in a moment".into())
+        })
+    }
+}
+
 /// The argon2id PHC string of `password`.
-pub async fn hash(password: String) -> Result<String> {
+pub async fn hash(hashing: &Hashing, password: String) -> Result<String> {
+    let permit = hashing.permit()?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt())
             .map(|h| h.to_string())
@@ -41,12 +68,13 @@ pub async fn hash(password: String) -> Result<String> {
 
 /// Whether `password` matches `phc`. With `phc` absent (unknown account) a dummy hash is still
 /// computed, so response time does not tell whether an account exists.
-pub async fn verify(phc: Option<String>, password: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => PasswordHash::new(&phc)
+pub async fn verify(hashing: &Hashing, phc: Option<String>, password: String) -> Result<bool> {
+    let permit = hashing.permit()?;
+    tokio::task::spawn_blocking(move || match (permit, phc) {
+        (_permit, Some(phc)) => PasswordHash::new(&phc)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false),
-        None => {
+        (_permit, None) => {
             let _ = Argon2::default().hash_password(password.as_bytes(), &salt());
             false
         }
@@ -61,13 +89,25 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_are_salted() {
-        let a = hash("correct horse battery".into()).await.unwrap();
-        let b = hash("correct horse battery".into()).await.unwrap();
+        let h = Hashing::new(1);
+        let a = hash(&h, "correct horse battery".into()).await.unwrap();
+        let b = hash(&h, "correct horse battery".into()).await.unwrap();
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b, "salted");
-        assert!(verify(Some(a.clone()), "correct horse battery".into()).await.unwrap());
-        assert!(!verify(Some(a), "correct horse batterY".into()).await.unwrap());
-        assert!(!verify(None, "correct horse battery".into()).await.unwrap());
+        assert!(verify(&h, Some(a.clone()), "correct horse battery".into()).await.unwrap());
+        assert!(!verify(&h, Some(a), "correct horse batterY".into()).await.unwrap());
+        assert!(!verify(&h, None, "correct horse battery".into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashing_beyond_the_bound_is_refused_at_once() {
+        let h = Hashing::new(1);
+        let held = h.permit().unwrap();
+        let refused = verify(&h, None, "correct horse battery".into()).await.unwrap_err();
+        assert_eq!(refused.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(hash(&h, "correct horse battery".into()).await.is_err());
+        drop(held);
+        assert!(!verify(&h, None, "correct horse battery".into()).await.unwrap());
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn get(db: &SqlitePool, id: i64) -> Result<UserRow> {
 /// With `password`, the account is ready at once and the secret is not needed.
 pub async fn create(
     db: &SqlitePool,
+    hashing: &password::Hashing,
     email: &Email,
     role: Role,
     tenant: Option<TenantId>,
@@ -121,7 +122,7 @@ pub async fn create(
     let password_hash = match password {
         Some(p) => {
             password::check_policy(&p)?;
-            Some(password::hash(p).await?)
+            Some(password::hash(hashing, p).await?)
         }
         None => None,
     };
@@ -166,10 +167,15 @@ pub async fn by_invite(db: &SqlitePool, secret: &str) -> Result<UserRow> {
 }
 
 /// Sets the password of an invited user and consumes the invitation.
-pub async fn accept_invite(db: &SqlitePool, secret: &str, new_password: String) -> Result<UserRow> {
+pub async fn accept_invite(
+    db: &SqlitePool,
+    hashing: &password::Hashing,
+    secret: &str,
+    new_password: String,
+) -> Result<UserRow> {
     let user = by_invite(db, secret).await?;
     password::check_policy(&new_password)?;
-    let hash = password::hash(new_password).await?;
+    let hash = password::hash(hashing, new_password).await?;
     sqlx::query("update users set password_hash = ?, invite_hash = null, invite_expires_at = null where id = ?")
         .bind(hash)
         .bind(user.id)
@@ -180,14 +186,19 @@ pub async fn accept_invite(db: &SqlitePool, secret: &str, new_password: String) 
 
 /// The active user with this email and password, if both match. Runs argon2 even for unknown
 /// accounts so timing does not reveal which exist.
-pub async fn verify_login(db: &SqlitePool, email: &str, password: &str) -> Result<Option<UserRow>> {
+pub async fn verify_login(
+    db: &SqlitePool,
+    hashing: &password::Hashing,
+    email: &str,
+    password: &str,
+) -> Result<Option<UserRow>> {
     let user: Option<UserRow> =
         sqlx::query_as(concat!("select ", columns!(), " from users where email = ? and disabled_at is null"))
             .bind(email.trim())
             .fetch_optional(db)
             .await?;
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = password::verify(phc, password.to_owned()).await?;
+    let ok = password::verify(hashing, phc, password.to_owned()).await?;
     Ok(user.filter(|_| ok))
 }
 

@@ -276,7 +276,7 @@ pub async fn accept_invite(
         let page = InvitePage { email: user.email, secret, error: Some("The two passwords differ.".into()) };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    match users::accept_invite(&state.db, &secret, form.password).await {
+    match users::accept_invite(&state.db, &state.hashing, &secret, form.password).await {
         Ok(user) => {
             let principal = users::principal_of(&user)?;
             let cookie = session::start(&state, &principal).await?;

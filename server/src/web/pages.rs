@@ -170,20 +170,32 @@ pub async fn login(
             .insert(AuditNote { detail: format!("{}: {reason}", attempt.detail), ..attempt.clone() });
         response
     };
-    let started = std::time::Instant::now();
-    if let Err(throttled) = state.login_limiter.check(account.as_deref(), &address, started) {
-        return Ok(refuse(throttled.message(), StatusCode::TOO_MANY_REQUESTS, "rate limited"));
-    }
-    let principal = if with_token {
-        auth::authenticate(&state.db, form.token.trim()).await?.filter(|p| p.role() != Role::Agent)
+    // Counted before any check, so concurrent guesses cannot all slip under the limit.
+    let reservation = match state.login_limiter.reserve(account.as_deref(), &address, std::time::Instant::now()) {
+        Ok(reservation) => reservation,
+        Err(throttled) => return Ok(refuse(throttled.message(), StatusCode::TOO_MANY_REQUESTS, "rate limited")),
+    };
+    let checked = if with_token {
+        auth::authenticate(&state.db, form.token.trim()).await.map(|p| p.filter(|p| p.role() != Role::Agent))
     } else {
-        match users::verify_login(&state.db, &form.email, &form.password).await? {
-            Some(user) => Some(users::principal_of(&user)?),
-            None => None,
+        match users::verify_login(&state.db, &state.hashing, &form.email, &form.password).await {
+            Ok(Some(user)) => users::principal_of(&user).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let principal = match checked {
+        Ok(principal) => principal,
+        // Nothing was guessed (too many passwords being checked, or a server error).
+        Err(e) => {
+            state.login_limiter.release(reservation);
+            if e.status() == StatusCode::SERVICE_UNAVAILABLE {
+                return Ok(refuse(e.public_message(), StatusCode::SERVICE_UNAVAILABLE, "busy"));
+            }
+            return Err(e.into());
         }
     };
     let Some(principal) = principal else {
-        state.login_limiter.failed(account.as_deref(), &address, started);
         let message = if with_token {
             "That token cannot sign in: it is not a valid operator or tenant token."
         } else {
@@ -191,9 +203,7 @@ pub async fn login(
         };
         return Ok(refuse(message.into(), StatusCode::UNAUTHORIZED, "wrong credentials"));
     };
-    if let Some(account) = &account {
-        state.login_limiter.succeeded(account);
-    }
+    state.login_limiter.succeeded(reservation, account.as_deref());
     let cookie = session::start(&state, &principal).await?;
     tracing::info!(actor = principal.name, "dashboard sign-in");
     let mut response = (jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants"))
