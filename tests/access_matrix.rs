@@ -684,6 +684,55 @@ fn dashboard_routes() -> BTreeSet<(String, String)> {
     routes
 }
 
+/// What is wrong with a dashboard response's security headers: every response is unsniffable,
+/// unframeable and keeps its referrer on the site; HTML pages forbid inline script, framing and
+/// caching.
+fn security_header_problems(response: &reqwest::Response) -> Vec<String> {
+    let h = response.headers();
+    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let mut problems = Vec::new();
+    for (name, want) in
+        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "same-origin")]
+    {
+        if get(name) != want {
+            problems.push(format!("{name} is {:?}, want {want:?}", get(name)));
+        }
+    }
+    if get("content-type").starts_with("text/html") {
+        let csp = get("content-security-policy");
+        for directive in ["script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"] {
+            if !csp.split(';').any(|d| d.trim() == directive) {
+                problems.push(format!("content-security-policy {csp:?} lacks {directive:?}"));
+            }
+        }
+        if csp.contains("unsafe-inline") || csp.contains("unsafe-eval") {
+            problems.push(format!("content-security-policy {csp:?} allows inline code"));
+        }
+        if get("cache-control") != "no-store" {
+            problems.push(format!("cache-control is {:?} on a page", get("cache-control")));
+        }
+    }
+    problems
+}
+
+/// Inline code a strict content policy would block (and so would break the page).
+fn inline_code(html: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, _) in html.match_indices("<script") {
+        let tag = &html[i..html[i..].find('>').map_or(html.len(), |e| i + e)];
+        if !tag.contains(" src=") {
+            problems.push(format!("inline script {tag:?}"));
+        }
+    }
+    let lower = html.to_lowercase();
+    for marker in [" style=\"", " onclick=", " onload=", " onsubmit=", " onchange=", "javascript:", "<style"] {
+        if lower.contains(marker) {
+            problems.push(format!("inline code: {marker:?}"));
+        }
+    }
+    problems
+}
+
 /// Signs in with `token` through the dashboard's token form; returns the client.
 async fn session(app: &TestApp, token: &str) -> reqwest::Client {
     let client = browser();
@@ -737,6 +786,16 @@ async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_aud
                 request.send().await.unwrap()
             };
             let status = response.status().as_u16();
+            for problem in security_header_problems(&response) {
+                failures.push(format!("{caller} {} {path}: {problem}", p.method));
+            }
+            let html = response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            if html {
+                let body = response.text().await.unwrap();
+                for problem in inline_code(&body) {
+                    failures.push(format!("{caller} {} {path}: {problem}", p.method));
+                }
+            }
             if status != p.expect[i] {
                 failures.push(format!("{caller} {} {path}: got {status}, want {}", p.method, p.expect[i]));
                 continue;

@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::middleware))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::map_response(web::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
