@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{spawn_app, unzip};
+use common::{spawn_app, spawn_app_with, unzip};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -290,4 +290,76 @@ async fn health_and_metrics() {
     assert!(metrics.contains("outflow_tenants 1\n"), "{metrics}");
     assert!(metrics.contains("outflow_tenants_streaming_active 1\n"), "{metrics}");
     assert!(metrics.contains("outflow_credentials_active 1\n"), "{metrics}");
+}
+
+/// Reads from `stream` until the peer closes it or `limit` passes; returns what arrived and
+/// whether the connection was closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_at_the_header_and_body_deadlines() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| {
+        c.http.header_timeout_secs = 1;
+        c.http.body_timeout_secs = 1;
+    })
+    .await;
+    // Headers that never finish: the server closes the connection.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: outflow\r\nX-Slow: ").await.unwrap();
+    let (_, closed) = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    assert!(closed, "a half-sent request header does not hold the connection");
+
+    // A body that never finishes: 408 with the API's error body.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/tenants HTTP/1.1\r\nHost: outflow\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"id\": 83",
+        app.operator
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("not received within 1 s"), "{answer}");
+    let (status, _) = app.op(Method::GET, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was created from the partial body");
+
+    // Too large a body: 413.
+    let (status, body) =
+        app.op(Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "x".repeat(3 * 1024 * 1024)}))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_ends() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|c| c.http.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: outflow\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(stream); // kept alive: each holds a slot
+    }
+    let mut third = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: outflow\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (answer, _) = read_until_closed(&mut third, std::time::Duration::from_millis(700)).await;
+    assert!(answer.is_empty(), "the third connection is not served while two are open: {answer}");
+    drop(held.pop());
+    let (answer, closed) = read_until_closed(&mut third, std::time::Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && closed, "served once a slot is free: {answer}");
 }

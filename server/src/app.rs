@@ -112,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::middleware))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(state.config.http.clone()), crate::serve::body_deadline))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -213,10 +215,8 @@ impl App {
             shutdown.await;
             signal.stop();
         };
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server");
+        let limits = self.state.config.http.clone();
+        let served = crate::serve::serve(self.listener, self.router, &limits, shutdown).await.context("HTTP server");
         cancel.cancel();
         tasks.wait().await;
         served

@@ -32,12 +32,33 @@ pub struct Config {
     /// Base URL users reach the dashboard at, for invitation links (`OUTFLOW_PUBLIC_URL`);
     /// defaults to `http://<listen>`.
     pub public_url: Option<String>,
+    pub http: HttpConfig,
     pub login: LoginConfig,
     pub ca: CaConfig,
     pub credentials: CredentialConfig,
     pub bundle: BundleConfig,
     pub kafka: KafkaConfig,
     pub firewall: FirewallConfig,
+}
+
+/// Limits of the HTTP server against slow or greedy clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this time (`OUTFLOW_HTTP_HEADER_TIMEOUT_SECS`).
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this time (`OUTFLOW_HTTP_BODY_TIMEOUT_SECS`).
+    pub body_timeout_secs: u64,
+    /// Largest request body accepted (`OUTFLOW_HTTP_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Connections served at once; more wait to be accepted (`OUTFLOW_HTTP_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { header_timeout_secs: 10, body_timeout_secs: 30, max_body_bytes: 2 * 1024 * 1024, max_connections: 1024 }
+    }
 }
 
 /// IP allowlists and the brokers' firewall agents.
@@ -174,6 +195,7 @@ impl Default for Config {
             cookie_secure: false,
             session_minutes: 12 * 60,
             public_url: None,
+            http: HttpConfig::default(),
             login: LoginConfig::default(),
             ca: CaConfig::default(),
             credentials: CredentialConfig::default(),
@@ -254,6 +276,18 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_PUBLIC_URL") {
             self.public_url = Some(v.trim_end_matches('/').to_owned()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("OUTFLOW_HTTP_HEADER_TIMEOUT_SECS") {
+            self.http.header_timeout_secs = parse("OUTFLOW_HTTP_HEADER_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_HTTP_BODY_TIMEOUT_SECS") {
+            self.http.body_timeout_secs = parse("OUTFLOW_HTTP_BODY_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_HTTP_MAX_BODY_BYTES") {
+            self.http.max_body_bytes = parse("OUTFLOW_HTTP_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_HTTP_MAX_CONNECTIONS") {
+            self.http.max_connections = parse("OUTFLOW_HTTP_MAX_CONNECTIONS", v)?;
         }
         if let Some(v) = var("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT") {
             self.login.max_failures_per_account = parse("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT", v)?;
@@ -352,6 +386,14 @@ impl Config {
             && self.ca.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if !name_ok {
             bail!("ca.name: use 1-64 letters, digits, '-', '_' or '.' (it becomes a file name in the bundle)");
+        }
+        let http = &self.http;
+        if http.header_timeout_secs == 0
+            || http.body_timeout_secs == 0
+            || http.max_body_bytes == 0
+            || http.max_connections == 0
+        {
+            bail!("http: timeouts, body size and connection cap must be positive");
         }
         if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
             bail!("validity_days must be at least 1");

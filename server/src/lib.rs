@@ -14,6 +14,7 @@ pub mod error;
 pub mod firewall;
 pub mod kafka;
 pub mod pki;
+pub mod serve;
 pub mod tenants;
 pub mod waf;
 pub mod web;
