@@ -125,3 +125,36 @@ async fn no_plaintext_secrets_in_the_data_dir() {
         ca_cert_pem.trim().as_bytes().iter().chain(b"\n").copied().collect::<Vec<u8>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_dir_and_its_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let work = tempfile::tempdir().unwrap();
+    // A new data dir, and one that already exists with the usual 0755.
+    let fresh = work.path().join("fresh/data");
+    let existing = work.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [&fresh, &existing] {
+        let server = common::binary::Server::start(dir, &[]);
+        let token = server.operator_token();
+        let created = reqwest::Client::new()
+            .post(format!("{}/api/v1/tenants", server.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"id": 83, "name": "Acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        let files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        for expected in ["outflow.db", "outflow.db-wal", "outflow.db-shm", "kek.key"] {
+            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        }
+        for file in files {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+}

@@ -60,8 +60,7 @@ pub struct Metrics {
 impl AppState {
     /// Opens the database (applying migrations), the KEK and the CA (created on first start).
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        db::private_dir(&config.data_dir)?;
         let db = db::connect(&config.database_url()).await?;
         let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
         let ca =

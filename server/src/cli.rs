@@ -272,8 +272,7 @@ async fn shutdown_signal() {
 }
 
 async fn open_db_only(config: &Config) -> anyhow::Result<sqlx::SqlitePool> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    crate::db::private_dir(&config.data_dir)?;
     crate::db::connect(&config.database_url()).await
 }
 
