@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::limit::{Limits, LoginLimiter};
 use crate::config::Config;
 use crate::kafka::Cluster;
+use crate::kafka::check::CheckLimiter;
 use crate::kafka::monitor::Monitor;
 use crate::pki::{Ca, Kek};
 use crate::{api, audit, db, firewall, kafka, web};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Wakes the firewall agents' long polls after an allowlist change.
     pub allowlist: Arc<firewall::VersionSignal>,
+    /// Connectivity checks running: one per tenant, `max_concurrent_checks` in all.
+    pub checks: Arc<CheckLimiter>,
 }
 
 /// Counters exposed on `/metrics`.
@@ -80,6 +83,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            checks: CheckLimiter::new(config.max_concurrent_checks),
             monitor,
             login_limiter,
             db,
