@@ -146,7 +146,8 @@ async fn fixture() -> Fixture {
     let report = json!({"broker_id": "kafka-1", "version": 0, "entries": 0});
     let (status, body) = app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(report)).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let tenant = |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), user_id: None };
+    let tenant =
+        |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), broker: None, user_id: None };
     let (own_token, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
     let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
     let email = Email::parse("staff@acme.example").unwrap();
@@ -318,7 +319,12 @@ async fn a_revoked_token_stops_at_once_and_a_tenant_cannot_mint_wider_tokens() {
     let (status, _) = f.app.call(Method::GET, "/api/v1/tenants/83/streaming", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once");
 
-    for body in [json!({"name": "x", "role": "operator"}), json!({"name": "x", "tenant_id": 84})] {
+    for body in [
+        json!({"name": "x", "role": "operator"}),
+        json!({"name": "x", "tenant_id": 84}),
+        json!({"name": "x", "role": "agent", "broker_id": "kafka-1"}),
+        json!({"name": "x", "broker_id": "kafka-1"}),
+    ] {
         let (status, _) = f.app.call(Method::POST, "/api/v1/tokens", Some(&f.own), Some(body.clone())).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }

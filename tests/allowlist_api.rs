@@ -45,9 +45,16 @@ async fn poll(app: &TestApp, after: Option<i64>) -> (StatusCode, Value) {
     app.call(Method::GET, &path, Some(&app.agent.clone()), None).await
 }
 
-async fn report(app: &TestApp, broker: &str, version: i64) -> (StatusCode, Value) {
+/// Reports with `token` (an agent token) a body naming `broker`.
+async fn report_with(app: &TestApp, token: &str, broker: &str, version: i64) -> (StatusCode, Value) {
     let body = json!({"broker_id": broker, "version": version, "entries": 1, "error": null});
-    app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(body)).await
+    app.call(Method::POST, "/api/v1/agent/status", Some(token), Some(body)).await
+}
+
+/// Reports as `broker`'s own agent (a token bound to it).
+async fn report(app: &TestApp, broker: &str, version: i64) -> (StatusCode, Value) {
+    let token = if broker == "kafka-1" { app.agent.clone() } else { app.agent_token(broker).await };
+    report_with(app, &token, broker, version).await
 }
 
 #[tokio::test]
@@ -231,9 +238,9 @@ async fn agents_long_poll_and_report_what_they_applied() {
     assert_eq!(entries[1]["cidr"], added["cidr"]);
     assert_eq!(entries[1]["status"], "applied on 1 of 2 brokers");
 
-    let (status, body) = report(&app, "kafka 3", 1).await;
+    let (status, body) = report_with(&app, &app.agent, "kafka 3", 1).await;
     assert_invalid(status, &body, "broker_id");
-    let (status, body) = report(&app, "kafka-3", -4).await;
+    let (status, body) = report_with(&app, &app.agent, "kafka-1", -4).await;
     assert_invalid(status, &body, "version");
 }
 
@@ -334,4 +341,108 @@ async fn deleting_a_tenant_moves_the_version() {
     let (_, after) = poll(&app, None).await;
     assert_eq!(after["version"], before["version"].as_i64().unwrap() + 1);
     assert_eq!(after["entries"], json!([]));
+}
+
+async fn brokers(app: &TestApp) -> Vec<(String, i64, String)> {
+    sqlx::query_as("select broker_id, applied_version, token_name from firewall_agents order by broker_id")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_reports_only_for_its_own_broker_and_published_versions() {
+    let app = app_with_tenant(|_| {}).await;
+    add(&app, "198.51.100.7").await;
+    let (_, published) = poll(&app, None).await;
+    let current = published["version"].as_i64().unwrap();
+
+    // app.agent is bound to kafka-1: it cannot speak for kafka-2.
+    let (status, body) = report_with(&app, &app.agent, "kafka-2", current).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(body["error"]["message"].as_str().unwrap().contains("the broker it was created for"), "{body}");
+    // Nor claim a version the server never issued.
+    let (status, body) = report_with(&app, &app.agent, "kafka-1", current + 1).await;
+    assert_invalid(status, &body, "version");
+    assert!(body["error"]["message"].as_str().unwrap().contains("never published"), "{body}");
+    assert!(brokers(&app).await.is_empty(), "refused reports record nothing");
+
+    // Its own broker at the published version works, with or without naming the broker.
+    assert_eq!(report_with(&app, &app.agent, "kafka-1", current).await.0, StatusCode::NO_CONTENT);
+    let body = json!({"version": current - 1, "entries": 1});
+    let (status, body) = app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(body)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(brokers(&app).await, [("kafka-1".to_owned(), current - 1, "test-agent".to_owned())]);
+    assert_eq!(list(&app).await["entries"][0]["status"], "applied on 0 of 1 brokers");
+
+    // A token from before broker ids (none bound) still polls, but its reports are refused
+    // until it is replaced.
+    let legacy = "of_legacy-agent-token-without-a-broker-id-000";
+    sqlx::query(
+        "insert into api_tokens (name, role, token_hash, prefix, created_at) values ('old-agent', 'agent', ?, 'of_legacy', 0)",
+    )
+    .bind(outflow::auth::hash_token(legacy))
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let (status, _) = app.call(Method::GET, "/api/v1/agent/allowlist", Some(legacy), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = report_with(&app, legacy, "kafka-9", current).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("--broker-id"), "{body}");
+    assert_eq!(brokers(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn agent_tokens_are_created_for_one_broker() {
+    let app = spawn_app().await;
+    let create = async |body: Value| app.op(Method::POST, "/api/v1/tokens", Some(body)).await;
+
+    let (status, body) = create(json!({"name": "kafka-2", "role": "agent"})).await;
+    assert_invalid(status, &body, "broker_id");
+    for bad in [json!(""), json!("kafka 2"), json!("k".repeat(65)), json!("kafka/2")] {
+        let (status, body) = create(json!({"name": "kafka-2", "role": "agent", "broker_id": bad})).await;
+        assert_invalid(status, &body, "broker_id");
+    }
+    let (status, body) = create(json!({"name": "ops", "role": "operator", "broker_id": "kafka-2"})).await;
+    assert_invalid(status, &body, "broker_id");
+
+    let (status, created) = create(json!({"name": "kafka-2 agent", "role": "agent", "broker_id": "kafka-2"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["role"], "agent");
+    assert_eq!(created["broker_id"], "kafka-2");
+    let (status, inferred) = create(json!({"name": "kafka-3 agent", "broker_id": "kafka-3"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inferred}");
+    assert_eq!(inferred["role"], "agent", "a broker id makes an agent token");
+    let (_, listed) = app.op(Method::GET, "/api/v1/tokens", None).await;
+    assert!(listed.as_array().unwrap().iter().any(|t| t["broker_id"] == "kafka-2"), "{listed}");
+
+    let token = created["token"].as_str().unwrap();
+    assert_eq!(report_with(&app, token, "kafka-2", 0).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(report_with(&app, token, "kafka-3", 0).await.0, StatusCode::FORBIDDEN);
+
+    // The dashboard's form asks for the broker id too.
+    let browser = common::browser();
+    let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let resp = browser
+        .post(app.url("/login"))
+        .form(&[("csrf", csrf_of(&page)), ("token", app.operator.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let page = browser.get(app.url("/tokens")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<code>kafka-2</code>"), "the list shows the binding: {page}");
+    let csrf = csrf_of(&page);
+    let form = |broker: &str| {
+        [("csrf", csrf.clone()), ("name", "k4".into()), ("role", "agent".into()), ("broker_id", broker.into())]
+    };
+    let resp = browser.post(app.url("/tokens")).form(&form("")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("an agent token needs the id of its broker"));
+    let resp = browser.post(app.url("/tokens")).form(&form("kafka-4")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (_, listed) = app.op(Method::GET, "/api/v1/tokens", None).await;
+    assert!(listed.as_array().unwrap().iter().any(|t| t["broker_id"] == "kafka-4" && t["role"] == "agent"));
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{spawn_app, spawn_app_with, unzip};
+use outflow::tenants::TenantId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -362,4 +363,46 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
     drop(held.pop());
     let (answer, closed) = read_until_closed(&mut third, std::time::Duration::from_secs(20)).await;
     assert!(answer.starts_with("HTTP/1.1 200") && closed, "served once a slot is free: {answer}");
+}
+
+#[tokio::test]
+async fn connectivity_checks_run_one_per_tenant_and_a_few_in_all() {
+    // Nothing listens on port 1: a check that runs answers `unreachable`.
+    let app = spawn_app_with(|c| {
+        c.max_concurrent_checks = 2;
+        c.brokers = vec!["127.0.0.1:1".into()];
+    })
+    .await;
+    for (id, name) in [(83, "Acme"), (84, "Globex")] {
+        app.create_tenant(id, name).await;
+        app.activate(id).await;
+    }
+    let tenant = |id| TenantId::parse(id).unwrap();
+    let check = async |id: i64| app.op(Method::POST, &format!("/api/v1/tenants/{id}/streaming/check"), None).await;
+
+    // Tenant 83 has a check running: a second one is refused at once.
+    let running = app.state.checks.try_acquire(tenant(83)).unwrap();
+    let (status, body) = check(83).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    assert!(body["error"]["message"].as_str().unwrap().contains("tenant 83 is already running"), "{body}");
+
+    // Two running in all (83 and 85): the cap refuses tenant 84 too.
+    let other = app.state.checks.try_acquire(tenant(85)).unwrap();
+    let (status, body) = check(84).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("too many connectivity checks"), "{body}");
+
+    // Once they finish, checks run again, and free their slot when done.
+    drop(running);
+    drop(other);
+    let (a, b) = tokio::join!(check(83), check(84));
+    for (status, body) in [a, b] {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["outcome"], "unreachable", "{body}");
+    }
+    assert_eq!(app.state.checks.running(), 0);
+
+    let (_, doc) = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert!(doc["paths"]["/api/v1/tenants/{id}/streaming/check"]["post"]["responses"]["429"].is_object());
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, browser, csrf_of, spawn_app, unzip};
+use common::{TestApp, browser, csrf_of, spawn_app, spawn_app_with, unzip};
 use reqwest::StatusCode;
 
 async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
@@ -129,4 +129,22 @@ async fn static_assets_are_served() {
     let resp = app.client.get(app.url("/static/style.css")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_check_while_another_runs_shows_a_429_page() {
+    let app = spawn_app_with(|c| c.brokers = vec!["127.0.0.1:1".into()]).await;
+    app.create_tenant(83, "Acme").await;
+    app.activate(83).await;
+    let (client, csrf) = sign_in(&app).await;
+    let running = app.state.checks.try_acquire(outflow::tenants::TenantId::parse(83).unwrap()).unwrap();
+    let resp = post(&client, &app, "/tenants/83/streaming/check", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("429 Too Many Requests") && page.contains("already running"), "{page}");
+
+    drop(running);
+    let resp = post(&client, &app, "/tenants/83/streaming/check", &[("csrf", &csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("<strong>unreachable</strong>"));
 }

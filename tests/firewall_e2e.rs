@@ -119,13 +119,14 @@ async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
     assert!(lab.connects(A_V4.into(), DEADLINE), "Kafka does not accept on {PORT} in the broker namespace");
     assert!(lab.connects(B_V6.into(), DEADLINE), "Kafka does not accept on [{}]:{PORT}", lab::BROKER_V6);
 
-    let api = Api { base: base.clone(), token: lab::token(&data, "operator", "e2e"), client: reqwest::Client::new() };
-    let agent_token = lab::token(&data, "agent", "kafka-1");
+    let api = Api { base: base.clone(), token: lab::operator_token(&data, "e2e"), client: reqwest::Client::new() };
+    let agent_token = lab::agent_token(&data, "kafka-1");
     let (status, body) =
         api.call(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "Acme"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    let mut agent = lab::agent(&lab, &base, &agent_token, &state, &log);
+    // Without --broker-id: the agent reports for the broker its token is bound to.
+    let mut agent = lab::agent(&lab, &base, &agent_token, None, &state, &log);
     // The first poll answers at once with the empty list: the port closes to everyone.
     until("the agent installs its table", &log, || lab.table().is_some());
     for from in [A_V4.into(), B_V4.into(), A_V6.into(), B_V6.into()] {
@@ -168,7 +169,7 @@ async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
     assert!(lab.connects(B_V4.into(), CONNECT), "without the table the port is open");
     let persisted = std::fs::read_to_string(state.join("ruleset.nft")).unwrap();
     assert!(persisted.contains(&A_V4.to_string()), "{persisted}");
-    let _agent = lab::agent(&lab, &base, &agent_token, &state, &log);
+    let _agent = lab::agent(&lab, &base, &agent_token, Some("kafka-1"), &state, &log);
     until("the persisted rules are restored", &log, || !lab.connects(B_V4.into(), CONNECT));
     assert!(lab.connects(A_V4.into(), CONNECT), "A lost access after the agent restarted");
     assert_blocked(&lab, A_V6.into());

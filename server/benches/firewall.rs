@@ -76,9 +76,16 @@ async fn main() {
     let data = dir.path().join("server");
     std::fs::create_dir_all(&data).unwrap();
     let (_server, base) = lab::serve(&data, lab.host_addr, &[]);
-    let api = Api { base: base.clone(), token: lab::token(&data, "operator", "bench"), client: reqwest::Client::new() };
-    let agent_token = lab::token(&data, "agent", "kafka-1");
-    let _agent = lab::agent(&lab, &base, &agent_token, &dir.path().join("agent"), &dir.path().join("agent.log"));
+    let api = Api { base: base.clone(), token: lab::operator_token(&data, "bench"), client: reqwest::Client::new() };
+    let agent_token = lab::agent_token(&data, "kafka-1");
+    let _agent = lab::agent(
+        &lab,
+        &base,
+        &agent_token,
+        Some("kafka-1"),
+        &dir.path().join("agent"),
+        &dir.path().join("agent.log"),
+    );
     while lab.table().is_none() {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -24,6 +24,7 @@ use crate::auth::limit::{Limits, LoginLimiter};
 use crate::auth::password::Hashing;
 use crate::config::Config;
 use crate::kafka::Cluster;
+use crate::kafka::check::CheckLimiter;
 use crate::kafka::monitor::Monitor;
 use crate::pki::{Ca, Kek};
 use crate::{api, audit, db, firewall, kafka, web};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub hashing: Hashing,
     /// Wakes the firewall agents' long polls after an allowlist change.
     pub allowlist: Arc<firewall::VersionSignal>,
+    /// Connectivity checks running: one per tenant, `max_concurrent_checks` in all.
+    pub checks: Arc<CheckLimiter>,
 }
 
 /// Counters exposed on `/metrics`.
@@ -82,6 +85,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            checks: CheckLimiter::new(config.max_concurrent_checks),
             monitor,
             login_limiter,
             hashing: Hashing::new(config.login.max_concurrent_hashes),

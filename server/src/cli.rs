@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, AppState};
 use crate::auth::{self, Role};
 use crate::config::Config;
+use crate::firewall::brokers::BrokerId;
 use crate::pki::{Ca, Kek, KeyAlgorithm, PrivateKey};
 use crate::tenants::TenantId;
 
@@ -62,12 +63,14 @@ struct AgentArgs {
     /// Base URL of the outflow server, e.g. https://outflow.example.net.
     #[arg(long, env = "OUTFLOW_AGENT_SERVER")]
     server: String,
-    /// Agent token (`outflow token create --role agent`); the environment keeps it out of `ps`.
+    /// Agent token (`outflow token create --role agent --broker-id ID`); the environment keeps it
+    /// out of `ps`.
     #[arg(long, env = "OUTFLOW_AGENT_TOKEN", hide_env_values = true)]
     token: String,
-    /// This broker's name on the brokers page, e.g. kafka-1.
+    /// This broker's id, e.g. kafka-1. Optional: the server reports for the broker the token is
+    /// bound to; when given, it must be that one (the server refuses reports for another).
     #[arg(long, env = "OUTFLOW_AGENT_BROKER_ID")]
-    broker_id: String,
+    broker_id: Option<String>,
     /// Where the last applied ruleset is persisted.
     #[arg(long, env = "OUTFLOW_AGENT_STATE_DIR", default_value = "/var/lib/outflow-agent")]
     state_dir: PathBuf,
@@ -83,12 +86,16 @@ struct AgentArgs {
 enum TokenCommand {
     /// Create a token; it is printed once, as the last line of output.
     Create {
-        /// operator (everything), tenant (one tenant, set with --tenant) or agent (firewall agents).
+        /// operator (everything), tenant (one tenant, set with --tenant) or agent (the firewall
+        /// agent of one broker, set with --broker-id).
         #[arg(long)]
         role: Role,
         /// The tenant a tenant token is bound to.
         #[arg(long, required_if_eq("role", "tenant"))]
         tenant: Option<i64>,
+        /// The broker an agent token reports for, e.g. kafka-1 (one token per broker).
+        #[arg(long, required_if_eq("role", "agent"))]
+        broker_id: Option<String>,
         /// Who or what the token is for.
         #[arg(long)]
         name: String,
@@ -192,10 +199,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
-        Command::Token { command: TokenCommand::Create { role, tenant, name } } => {
+        Command::Token { command: TokenCommand::Create { role, tenant, broker_id, name } } => {
             let db = open_db_only(&config).await?;
             let tenant = tenant.map(TenantId::parse).transpose()?;
-            let owner = auth::tokens::Owner { role, tenant, user_id: None };
+            let broker = broker_id.as_deref().map(BrokerId::parse).transpose()?;
+            let owner = auth::tokens::Owner { role, tenant, broker, user_id: None };
             let (_, token) = auth::tokens::create(&db, &owner, &name).await?;
             println!("Created {role} token {name:?}. It is shown only this once:");
             println!("{token}");
@@ -228,8 +236,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ca { command } => ca(config, command).await,
         Command::Agent(args) => {
-            crate::firewall::brokers::BrokerId::parse(&args.broker_id)
-                .map_err(|e| anyhow::anyhow!("--broker-id: {e}"))?;
+            if let Some(id) = &args.broker_id {
+                BrokerId::parse(id).map_err(|e| anyhow::anyhow!("--broker-id: {e}"))?;
+            }
             let options = crate::firewall::agent::Options {
                 server: args.server,
                 token: args.token,
@@ -324,4 +333,32 @@ fn write_issued(out: &Path, stem: &str, cert_pem: &str, key: &PrivateKey, ca_pem
     }
     println!("Wrote {stem}.crt.pem, {stem}.key.pem and ca.pem to {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("outflow").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn agent_tokens_need_a_broker_id() {
+        let err = parse(&["token", "create", "--role", "agent", "--name", "kafka-1"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--broker-id"), "{err}");
+        let cli = parse(&["token", "create", "--role", "agent", "--broker-id", "kafka-1", "--name", "k1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token { command: TokenCommand::Create { role: Role::Agent, broker_id: Some(id), .. } } if id == "kafka-1"
+        ));
+        assert!(parse(&["token", "create", "--role", "operator", "--name", "ops"]).is_ok());
+    }
+
+    #[test]
+    fn the_agent_takes_its_broker_id_from_the_token_unless_given() {
+        let cli = parse(&["agent", "--server", "http://outflow", "--token", "of_x"]).unwrap();
+        assert!(matches!(cli.command, Command::Agent(AgentArgs { broker_id: None, .. })));
+    }
 }

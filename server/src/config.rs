@@ -33,6 +33,9 @@ pub struct Config {
     /// defaults to `http://<listen>`.
     pub public_url: Option<String>,
     pub http: HttpConfig,
+    /// Connectivity checks running at once, across tenants (`OUTFLOW_MAX_CONCURRENT_CHECKS`); a
+    /// tenant runs one at a time. Each holds a Kafka client (a few threads) for up to 8 s.
+    pub max_concurrent_checks: usize,
     pub login: LoginConfig,
     pub ca: CaConfig,
     pub credentials: CredentialConfig,
@@ -196,6 +199,7 @@ impl Default for Config {
             session_minutes: 12 * 60,
             public_url: None,
             http: HttpConfig::default(),
+            max_concurrent_checks: 4,
             login: LoginConfig::default(),
             ca: CaConfig::default(),
             credentials: CredentialConfig::default(),
@@ -288,6 +292,9 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_HTTP_MAX_CONNECTIONS") {
             self.http.max_connections = parse("OUTFLOW_HTTP_MAX_CONNECTIONS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_MAX_CONCURRENT_CHECKS") {
+            self.max_concurrent_checks = parse("OUTFLOW_MAX_CONCURRENT_CHECKS", v)?;
         }
         if let Some(v) = var("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT") {
             self.login.max_failures_per_account = parse("OUTFLOW_LOGIN_MAX_FAILURES_PER_ACCOUNT", v)?;
@@ -422,6 +429,9 @@ impl Config {
         if !(1..=120).contains(&fw.long_poll_secs) {
             bail!("firewall.long_poll_secs must be 1-120");
         }
+        if self.max_concurrent_checks == 0 {
+            bail!("max_concurrent_checks must be at least 1");
+        }
         if self.session_minutes <= 0 {
             bail!("session_minutes must be positive");
         }
@@ -451,12 +461,14 @@ mod tests {
                 "OUTFLOW_LISTEN" => Some("0.0.0.0:8081".into()),
                 "OUTFLOW_BROKERS" => Some("k1:9093, k2:9093".into()),
                 "OUTFLOW_CA_KEY_ALGORITHM" => Some("rsa-3072".into()),
+                "OUTFLOW_MAX_CONCURRENT_CHECKS" => Some("16".into()),
                 _ => None,
             })
             .unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:8081");
         assert_eq!(config.brokers, ["k1:9093", "k2:9093"]);
         assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa3072);
+        assert_eq!(config.max_concurrent_checks, 16);
         config.validate().unwrap();
     }
 
@@ -474,5 +486,6 @@ mod tests {
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
         let config = Config { brokers: vec!["no-port".into()], ..Config::default() };
         assert!(config.validate().is_err());
+        assert!(Config { max_concurrent_checks: 0, ..Config::default() }.validate().is_err());
     }
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use outflow::auth::{self, Role};
+use outflow::firewall::brokers::BrokerId;
 use outflow::{App, AppState, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -13,6 +14,7 @@ use tempfile::TempDir;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub operator: String,
+    /// An agent token bound to broker `kafka-1`.
     pub agent: String,
     pub client: reqwest::Client,
     pub state: AppState,
@@ -33,7 +35,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let addr = app.local_addr();
     let state = app.state.clone();
     let operator = auth::create_token(&state.db, Role::Operator, "test-operator").await.unwrap();
-    let agent = auth::create_token(&state.db, Role::Agent, "test-agent").await.unwrap();
+    let agent = auth::create_agent_token(&state.db, &BrokerId::parse("kafka-1").unwrap(), "test-agent").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -67,6 +69,12 @@ impl TestApp {
         let bytes = resp.bytes().await.unwrap();
         let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         (status, json)
+    }
+
+    /// A new agent token bound to `broker`.
+    pub async fn agent_token(&self, broker: &str) -> String {
+        let broker = BrokerId::parse(broker).unwrap();
+        auth::create_agent_token(&self.state.db, &broker, &format!("agent-{}", broker.as_str())).await.unwrap()
     }
 
     /// As operator.

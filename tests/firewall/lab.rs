@@ -211,9 +211,18 @@ pub fn outflow(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A token of `role`, as the CLI prints it (last line).
-pub fn token(data: &Path, role: &str, name: &str) -> String {
-    outflow(data, &["token", "create", "--role", role, "--name", name]).lines().last().unwrap().trim().to_owned()
+/// An operator token, as the CLI prints it (last line).
+pub fn operator_token(data: &Path, name: &str) -> String {
+    last_line(&outflow(data, &["token", "create", "--role", "operator", "--name", name]))
+}
+
+/// An agent token bound to `broker`, as the CLI prints it.
+pub fn agent_token(data: &Path, broker: &str) -> String {
+    last_line(&outflow(data, &["token", "create", "--role", "agent", "--broker-id", broker, "--name", broker]))
+}
+
+fn last_line(out: &str) -> String {
+    out.lines().last().unwrap().trim().to_owned()
 }
 
 /// A process killed on drop.
@@ -252,12 +261,17 @@ pub fn serve(data: &Path, addr: Ipv4Addr, env: &[(&str, &str)]) -> (Proc, String
     (Proc(child), base)
 }
 
-/// `outflow agent` inside the broker namespace, logging to `log`.
-pub fn agent(lab: &Lab, server: &str, token: &str, state_dir: &Path, log: &Path) -> Proc {
+/// `outflow agent` inside the broker namespace, logging to `log`; without `broker_id` it
+/// reports for the broker its token is bound to.
+pub fn agent(lab: &Lab, server: &str, token: &str, broker_id: Option<&str>, state_dir: &Path, log: &Path) -> Proc {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = lab
-        .in_broker(outflow_bin())
-        .args(["agent", "--server", server, "--broker-id", "kafka-1", "--port", &PORT.to_string(), "--state-dir"])
+    let mut command = lab.in_broker(outflow_bin());
+    command.args(["agent", "--server", server, "--port", &PORT.to_string()]);
+    if let Some(id) = broker_id {
+        command.args(["--broker-id", id]);
+    }
+    let child = command
+        .arg("--state-dir")
         .arg(state_dir)
         .env("OUTFLOW_AGENT_TOKEN", token)
         .env("OUTFLOW_LOG", "info")

@@ -65,16 +65,19 @@ pub async fn poll_allowlist(
 }
 
 #[utoipa::path(post, path = "/agent/status", tag = "agent",
-    description = "An agent reports the allowlist version its broker enforces (and its last error).",
+    description = "An agent reports the allowlist version its broker enforces (and its last error), for the \
+                   broker its token is bound to.",
     request_body = StatusReport,
-    responses((status = 204, description = "recorded"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "recorded"), (status = 401, body = ErrorBody),
+        (status = 403, description = "another broker than the token's, or a token bound to none", body = ErrorBody),
+        (status = 422, description = "bad input, or a version the server never published", body = ErrorBody)))]
 pub async fn report_status(
     Agent(agent): Agent,
     State(state): State<AppState>,
     AppJson(input): AppJson<StatusReport>,
 ) -> Result<StatusCode> {
     let report = Report::parse(&input)?;
-    brokers::record(&state.db, &report, &agent.name).await?;
+    let broker = report.broker_for(agent.broker().as_ref())?;
+    brokers::record(&state.db, &broker, &report, &agent.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -79,11 +79,13 @@ pub async fn change(
 
 #[utoipa::path(post, path = "/tenants/{id}/streaming/check", tag = "streaming",
     description = "Connectivity self-test: connects to the public listener with the tenant's newest credential \
-                   and reads the metadata of c<N>. Answers ok, denied or unreachable with details.",
+                   and reads the metadata of c<N>. Answers ok, denied or unreachable with details. One check \
+                   runs per tenant at a time, and `max_concurrent_checks` in all; others get 429.",
     params(("id" = i64, Path, description = "tenant id")),
     responses((status = 200, body = CheckResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "streaming not active or no credential", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "a check of this tenant, or too many checks, already running", body = ErrorBody)))]
 pub async fn check(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<CheckResult>> {
     Ok(Json(check::run(&state, id).await?))
 }

@@ -17,11 +17,16 @@ pub struct CreateToken {
     #[schema(example = "ci-deploy")]
     pub name: String,
     /// `operator`, `tenant` or `agent` (operators only; a tenant account always gets a tenant token).
+    /// Omitted: `tenant` with a `tenant_id`, `agent` with a `broker_id`, else `operator`.
     #[schema(example = "tenant")]
     pub role: Option<String>,
     /// The tenant of a tenant token (operators only; a tenant account's own tenant otherwise).
     #[schema(example = 83)]
     pub tenant_id: Option<i64>,
+    /// The broker an agent token reports for (required for agent tokens): 1-64 letters, digits,
+    /// `.`, `_`, `-` or `:`.
+    #[schema(example = "kafka-1")]
+    pub broker_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,7 +54,7 @@ pub async fn create_token(
     AppJson(body): AppJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>)> {
     let role = body.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| Error::invalid("role", e))?;
-    let owner = tokens::owner_for(&caller, role, body.tenant_id)?;
+    let owner = tokens::owner_for(&caller, role, body.tenant_id, body.broker_id.as_deref())?;
     let (row, token) = tokens::create(&state.db, &owner, &body.name).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, view: row.into() })))
 }

@@ -20,6 +20,7 @@ use sqlx::{FromRow, SqliteExecutor};
 
 use crate::app::AppState;
 use crate::error::Error;
+use crate::firewall::brokers::BrokerId;
 use crate::pki::random_password;
 use crate::tenants::TenantId;
 
@@ -77,6 +78,10 @@ pub struct Principal {
     pub role: RoleColumn,
     /// The one tenant a `tenant` caller is bound to.
     pub tenant_id: Option<i64>,
+    /// The one broker an `agent` token reports for (none for agent tokens made before tokens
+    /// were bound; sessions never have one).
+    #[sqlx(default)]
+    pub broker_id: Option<String>,
 }
 
 /// `Role` as stored in the database.
@@ -98,6 +103,11 @@ impl Principal {
     /// The tenant a `tenant` caller is bound to.
     pub fn tenant(&self) -> Option<TenantId> {
         self.tenant_id.and_then(|id| TenantId::parse(id).ok())
+    }
+
+    /// The broker an `agent` caller is bound to.
+    pub fn broker(&self) -> Option<BrokerId> {
+        self.broker_id.as_deref().and_then(|id| BrokerId::parse(id).ok())
     }
 
     pub fn is_operator(&self) -> bool {
@@ -131,16 +141,22 @@ pub fn new_secret() -> String {
     format!("{TOKEN_PREFIX}{}", random_password(40))
 }
 
-/// Creates an operator or agent token not owned by any user (the CLI's automation tokens).
+/// Creates an operator token not owned by any user (automation).
 pub async fn create_token(db: impl SqliteExecutor<'_>, role: Role, name: &str) -> anyhow::Result<String> {
-    anyhow::ensure!(role != Role::Tenant, "a tenant token needs its tenant: use tokens::create");
-    Ok(tokens::create(db, &tokens::Owner { role, tenant: None, user_id: None }, name).await?.1)
+    anyhow::ensure!(role == Role::Operator, "a {role} token needs its tenant or broker: use tokens::create");
+    Ok(tokens::create(db, &tokens::Owner { role, tenant: None, broker: None, user_id: None }, name).await?.1)
+}
+
+/// Creates an agent token that reports for `broker` only.
+pub async fn create_agent_token(db: impl SqliteExecutor<'_>, broker: &BrokerId, name: &str) -> anyhow::Result<String> {
+    let owner = tokens::Owner { role: Role::Agent, tenant: None, broker: Some(broker.clone()), user_id: None };
+    Ok(tokens::create(db, &owner, name).await?.1)
 }
 
 /// The principal owning `token`, unless unknown, revoked, or its user is disabled.
 pub async fn authenticate(db: impl SqliteExecutor<'_>, token: &str) -> Result<Option<Principal>, Error> {
     Ok(sqlx::query_as(
-        "select t.id as token_id, t.user_id, coalesce(u.email, t.name) as name, t.role, t.tenant_id \
+        "select t.id as token_id, t.user_id, coalesce(u.email, t.name) as name, t.role, t.tenant_id, t.broker_id \
          from api_tokens t left join users u on u.id = t.user_id \
          where t.token_hash = ? and t.revoked_at is null and u.disabled_at is null",
     )
@@ -258,7 +274,14 @@ mod tests {
     use super::*;
 
     fn principal(role: Role, tenant: Option<i64>) -> Principal {
-        Principal { token_id: Some(1), user_id: None, name: "t".into(), role: RoleColumn(role), tenant_id: tenant }
+        Principal {
+            token_id: Some(1),
+            user_id: None,
+            name: "t".into(),
+            role: RoleColumn(role),
+            tenant_id: tenant,
+            broker_id: None,
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! API tokens: created for a role (and a tenant, for tenant tokens), listed by prefix only,
-//! revoked at once. A token made by a signed-in user belongs to that user.
+//! API tokens: created for a role (and a tenant, for tenant tokens; a broker, for agent
+//! tokens), listed by prefix only, revoked at once. A token made by a signed-in user belongs to
+//! that user.
 
 use serde::Serialize;
 use sqlx::{FromRow, SqliteExecutor};
@@ -7,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{Principal, Role, hash_token, new_secret};
 use crate::error::{Error, Result};
+use crate::firewall::brokers::BrokerId;
 use crate::tenants::{TenantId, now, rfc3339};
 
 /// What a new token may do and whom it belongs to.
@@ -15,6 +17,8 @@ pub struct Owner {
     pub role: Role,
     /// Required for `tenant` tokens, absent for the others.
     pub tenant: Option<TenantId>,
+    /// Required for `agent` tokens (the one broker they report for), absent for the others.
+    pub broker: Option<BrokerId>,
     pub user_id: Option<i64>,
 }
 
@@ -25,6 +29,7 @@ pub struct TokenRow {
     pub name: String,
     pub role: String,
     pub tenant_id: Option<i64>,
+    pub broker_id: Option<String>,
     pub user_id: Option<i64>,
     /// The first characters of the token, to tell tokens apart.
     pub prefix: String,
@@ -42,6 +47,9 @@ pub struct TokenView {
     #[schema(example = "tenant")]
     pub role: String,
     pub tenant_id: Option<i64>,
+    /// The broker an agent token reports for.
+    #[schema(example = "kafka-1")]
+    pub broker_id: Option<String>,
     #[schema(example = "of_Ab3dE9")]
     pub prefix: String,
     pub created_at: String,
@@ -55,6 +63,7 @@ impl From<TokenRow> for TokenView {
             name: t.name,
             role: t.role,
             tenant_id: t.tenant_id,
+            broker_id: t.broker_id,
             prefix: t.prefix,
             created_at: rfc3339(t.created_at),
             revoked_at: t.revoked_at.map(rfc3339),
@@ -74,7 +83,7 @@ fn parse_name(name: &str) -> Result<&str> {
 /// The columns of `TokenRow`, as a macro so queries stay `&'static str` (sqlx refuses dynamic SQL).
 macro_rules! columns {
     () => {
-        "id, name, role, tenant_id, user_id, prefix, created_at, revoked_at"
+        "id, name, role, tenant_id, broker_id, user_id, prefix, created_at, revoked_at"
     };
 }
 
@@ -88,15 +97,25 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
         }
         _ => {}
     }
+    match (owner.role, &owner.broker) {
+        (Role::Agent, None) => {
+            return Err(Error::invalid("broker_id", "an agent token needs the id of its broker, e.g. kafka-1"));
+        }
+        (Role::Operator | Role::Tenant, Some(_)) => {
+            return Err(Error::invalid("broker_id", "only agent tokens are bound to a broker"));
+        }
+        _ => {}
+    }
     let secret = new_secret();
     let row = sqlx::query_as(concat!(
-        "insert into api_tokens (name, role, tenant_id, user_id, token_hash, prefix, created_at) \
-         values (?, ?, ?, ?, ?, ?, ?) returning ",
+        "insert into api_tokens (name, role, tenant_id, broker_id, user_id, token_hash, prefix, created_at) \
+         values (?, ?, ?, ?, ?, ?, ?, ?) returning ",
         columns!()
     ))
     .bind(name)
     .bind(owner.role.as_str())
     .bind(owner.tenant.map(TenantId::get))
+    .bind(owner.broker.as_ref().map(BrokerId::as_str))
     .bind(owner.user_id)
     .bind(hash_token(&secret))
     .bind(&secret[..super::TOKEN_PREFIX.len() + 6])
@@ -150,27 +169,33 @@ pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Resul
     Ok(row)
 }
 
-/// The owner of a token that `caller` asks for: operators choose role and tenant, tenants get a
-/// token for their own tenant, agents none.
-pub fn owner_for(caller: &Principal, role: Option<Role>, tenant: Option<i64>) -> Result<Owner> {
+/// The owner of a token that `caller` asks for: operators choose role, tenant and broker (the
+/// role follows from a tenant or broker when not given), tenants get a token for their own
+/// tenant, agents none.
+pub fn owner_for(caller: &Principal, role: Option<Role>, tenant: Option<i64>, broker: Option<&str>) -> Result<Owner> {
     let tenant = tenant
         .map(TenantId::parse)
         .transpose()
         .map_err(|_| Error::invalid("tenant_id", "tenant id must be between 1 and 999999"))?;
+    let broker = broker.map(BrokerId::parse).transpose()?;
     match caller.role() {
         Role::Operator => {
-            let role = role.unwrap_or(if tenant.is_some() { Role::Tenant } else { Role::Operator });
-            Ok(Owner { role, tenant, user_id: caller.user_id })
+            let role = role.unwrap_or(match (&tenant, &broker) {
+                (Some(_), _) => Role::Tenant,
+                (None, Some(_)) => Role::Agent,
+                (None, None) => Role::Operator,
+            });
+            Ok(Owner { role, tenant, broker, user_id: caller.user_id })
         }
         Role::Tenant => {
-            if role.is_some_and(|r| r != Role::Tenant) {
+            if role.is_some_and(|r| r != Role::Tenant) || broker.is_some() {
                 return Err(Error::Forbidden("a tenant account can only create tenant tokens"));
             }
             let own = caller.tenant();
             if tenant.is_some() && tenant != own {
                 return Err(Error::Forbidden("this account may only access its own tenant"));
             }
-            Ok(Owner { role: Role::Tenant, tenant: own, user_id: caller.user_id })
+            Ok(Owner { role: Role::Tenant, tenant: own, broker: None, user_id: caller.user_id })
         }
         Role::Agent => Err(Error::Forbidden("agent tokens cannot manage tokens")),
     }

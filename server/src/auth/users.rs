@@ -227,6 +227,7 @@ pub fn principal_of(user: &UserRow) -> Result<Principal> {
         name: user.email.clone(),
         role: super::RoleColumn(user.role.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))?),
         tenant_id: user.tenant_id,
+        broker_id: None,
     })
 }
 

@@ -31,7 +31,8 @@ pub struct Options {
     /// Base URL of the outflow server, e.g. `https://outflow.example.net`.
     pub server: String,
     pub token: String,
-    pub broker_id: String,
+    /// This broker's id, if the operator gave one; the server takes the token's otherwise.
+    pub broker_id: Option<String>,
     /// Where the last applied ruleset is kept.
     pub state_dir: PathBuf,
     /// The public TLS port of the broker.

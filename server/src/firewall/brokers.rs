@@ -1,5 +1,6 @@
 //! What each broker's firewall agent reported: the allowlist version it enforces, when it last
-//! called in, and its last error.
+//! called in, and its last error. An agent reports only for the broker its token is bound to,
+//! and only versions the server has published, so "applied on k of n" counts real brokers.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, SqlitePool};
@@ -33,9 +34,13 @@ impl BrokerId {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
+    /// The broker reported for; it must be the one the agent token is bound to (403 otherwise).
+    /// Omitted: the token's broker.
     #[schema(example = "kafka-1")]
-    pub broker_id: String,
-    /// The allowlist version the broker's firewall enforces now (0 before the first apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_id: Option<String>,
+    /// The allowlist version the broker's firewall enforces now (0 before the first apply); at
+    /// most the current version (422 otherwise).
     pub version: i64,
     /// Set elements in the applied ruleset, after merging.
     #[serde(default)]
@@ -47,7 +52,8 @@ pub struct StatusReport {
 /// A validated report.
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub broker: BrokerId,
+    /// The broker the report names, if it names one.
+    pub broker: Option<BrokerId>,
     pub version: i64,
     pub entries: i64,
     pub error: Option<String>,
@@ -64,28 +70,54 @@ impl Report {
         // Kept short: it is shown on the brokers page.
         let error =
             input.error.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(|e| e.chars().take(1000).collect());
-        Ok(Self { broker: BrokerId::parse(&input.broker_id)?, version: input.version, entries: input.entries, error })
+        let broker = input.broker_id.as_deref().map(BrokerId::parse).transpose()?;
+        Ok(Self { broker, version: input.version, entries: input.entries, error })
+    }
+
+    /// The broker this report may be recorded for: the one the agent's token is bound to.
+    pub fn broker_for(&self, bound: Option<&BrokerId>) -> Result<BrokerId, Error> {
+        let Some(bound) = bound else {
+            return Err(Error::Forbidden(
+                "this agent token is bound to no broker (it predates broker ids): create one with \
+                 `outflow token create --role agent --broker-id ID` and give it to the agent",
+            ));
+        };
+        match &self.broker {
+            Some(named) if named != bound => {
+                Err(Error::Forbidden("an agent token may only report for the broker it was created for"))
+            }
+            _ => Ok(bound.clone()),
+        }
     }
 }
 
-/// Records a report; the first report of a broker makes it known (it then counts in
-/// "applied on k of n brokers").
-pub async fn record(db: &SqlitePool, report: &Report, token_name: &str) -> Result<()> {
-    sqlx::query(
+/// Records `report` for `broker` unless it claims a version the server never published; the
+/// first report of a broker makes it known (it then counts in "applied on k of n brokers").
+pub async fn record(db: &SqlitePool, broker: &BrokerId, report: &Report, token_name: &str) -> Result<()> {
+    // One statement: the version check and the write see the same version.
+    let written = sqlx::query(
         "insert into firewall_agents (broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name) \
-         values (?, ?, ?, ?, ?, ?) \
+         select ?, ?, ?, ?, ?, ? where ? <= (select version from allowlist_version where id = 1) \
          on conflict (broker_id) do update set applied_version = excluded.applied_version, \
            applied_entries = excluded.applied_entries, last_error = excluded.last_error, \
            last_contact_at = excluded.last_contact_at, token_name = excluded.token_name",
     )
-    .bind(report.broker.as_str())
+    .bind(broker.as_str())
     .bind(report.version)
     .bind(report.entries)
     .bind(&report.error)
     .bind(now())
     .bind(token_name)
+    .bind(report.version)
     .execute(db)
     .await?;
+    if written.rows_affected() == 0 {
+        let current = super::allowlist::version(db).await?;
+        return Err(Error::invalid(
+            "version",
+            format!("version {} was never published; the current version is {current}", report.version),
+        ));
+    }
     Ok(())
 }
 
@@ -169,7 +201,7 @@ mod tests {
     #[test]
     fn reports_are_checked() {
         let report = |version, error: Option<&str>| StatusReport {
-            broker_id: "kafka-1".into(),
+            broker_id: Some("kafka-1".into()),
             version,
             entries: 3,
             error: error.map(String::from),
@@ -177,5 +209,23 @@ mod tests {
         assert!(matches!(Report::parse(&report(-1, None)), Err(Error::Invalid { field, .. }) if field == "version"));
         assert_eq!(Report::parse(&report(4, Some("  "))).unwrap().error, None);
         assert_eq!(Report::parse(&report(4, Some(&"e".repeat(5000)))).unwrap().error.unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn reports_are_for_the_bound_broker_only() {
+        let kafka1 = BrokerId::parse("kafka-1").unwrap();
+        let kafka2 = BrokerId::parse("kafka-2").unwrap();
+        let named = |id: Option<&str>| {
+            Report::parse(&StatusReport { broker_id: id.map(String::from), version: 0, entries: 0, error: None })
+                .unwrap()
+        };
+        assert_eq!(named(Some("kafka-1")).broker_for(Some(&kafka1)).unwrap(), kafka1);
+        assert_eq!(named(None).broker_for(Some(&kafka1)).unwrap(), kafka1, "the token names the broker");
+        assert!(matches!(named(Some("kafka-2")).broker_for(Some(&kafka1)), Err(Error::Forbidden(_))));
+        assert!(
+            matches!(named(Some("kafka-2")).broker_for(None), Err(Error::Forbidden(m)) if m.contains("--broker-id"))
+        );
+        assert!(matches!(named(None).broker_for(None), Err(Error::Forbidden(_))));
+        assert_eq!(named(Some("kafka-2")).broker_for(Some(&kafka2)).unwrap(), kafka2);
     }
 }

@@ -1,6 +1,9 @@
 //! Connectivity self-test: connect to the public listener with the tenant's own current
 //! credential and read the metadata of `c<N>`, exactly what a customer's consumer does first.
+//! Each check holds a librdkafka client (several threads) for up to `CHECK_TIMEOUT`, so a
+//! [`CheckLimiter`] admits one at a time per tenant and a configured number in all.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,7 +71,72 @@ impl ClientContext for Recorder {
 
 impl ConsumerContext for Recorder {}
 
+/// Admission control for checks: one running per tenant and `global` in all. Excess checks are
+/// refused at once (429), not queued: a queue would hold the same requests open for longer.
+#[derive(Debug)]
+pub struct CheckLimiter {
+    global: usize,
+    running: Mutex<HashSet<TenantId>>,
+}
+
+/// The slot of a running check; dropping it frees the slot.
+#[derive(Debug)]
+pub struct CheckSlot {
+    limiter: Arc<CheckLimiter>,
+    tenant: TenantId,
+}
+
+impl CheckLimiter {
+    /// A limiter admitting `global` checks at once (at least one).
+    pub fn new(global: usize) -> Arc<Self> {
+        Arc::new(Self { global: global.max(1), running: Mutex::default() })
+    }
+
+    /// Takes the tenant's slot, or refuses when the tenant already runs a check or `global`
+    /// checks are running.
+    pub fn try_acquire(self: &Arc<Self>, tenant: TenantId) -> Result<CheckSlot> {
+        let mut running = self.running.lock().expect("check limiter lock");
+        if running.contains(&tenant) {
+            return Err(Error::TooManyRequests(format!(
+                "a connectivity check of tenant {tenant} is already running; try again when it has finished"
+            )));
+        }
+        if running.len() >= self.global {
+            return Err(Error::TooManyRequests(
+                "too many connectivity checks are running; try again in a few seconds".into(),
+            ));
+        }
+        running.insert(tenant);
+        Ok(CheckSlot { limiter: self.clone(), tenant })
+    }
+
+    /// Checks running now.
+    pub fn running(&self) -> usize {
+        self.running.lock().expect("check limiter lock").len()
+    }
+}
+
+impl Drop for CheckSlot {
+    fn drop(&mut self) {
+        self.limiter.running.lock().expect("check limiter lock").remove(&self.tenant);
+    }
+}
+
+/// Runs `work` on the blocking pool with `slot` moved into it: the slot frees when the work
+/// ends, not when the request is dropped (librdkafka's wait cannot be interrupted, so freeing
+/// it earlier would let a client that disconnects and retries pile up threads again).
+async fn holding<T: Send + 'static>(slot: CheckSlot, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("check task: {e}").into())
+}
+
 pub async fn run(state: &AppState, tenant: TenantId) -> Result<CheckResult> {
+    // First, so a refused check costs nothing.
+    let slot = state.checks.try_acquire(tenant)?;
     streaming::require_active(state, tenant).await?;
     let secrets = credentials::newest_active(state, tenant)
         .await?
@@ -89,13 +157,12 @@ pub async fn run(state: &AppState, tenant: TenantId) -> Result<CheckResult> {
     let credential = secrets.row.cn.clone();
     let recorder = Recorder::default();
     let started = Instant::now();
-    let (outcome, detail, partitions) = tokio::task::spawn_blocking({
+    let (outcome, detail, partitions) = holding(slot, {
         let topic = topic.clone();
         let recorder = recorder.clone();
         move || probe(config, recorder, &topic)
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("check task: {e}"))?;
+    .await?;
     let detail = match (outcome, recorder.0.lock().expect("recorder lock").take()) {
         (CheckOutcome::Ok, _) | (_, None) => detail,
         (_, Some(reported)) => format!("{detail} ({reported})"),
@@ -152,5 +219,70 @@ fn probe(config: ClientConfig, recorder: Recorder, topic: &str) -> (CheckOutcome
             };
             (outcome, format!("no metadata from {}: {e}", "the brokers"), None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: i64) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    fn refused(result: Result<CheckSlot>) -> String {
+        match result {
+            Err(Error::TooManyRequests(message)) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_check_per_tenant() {
+        let limiter = CheckLimiter::new(4);
+        let first = limiter.try_acquire(tenant(83)).unwrap();
+        assert!(refused(limiter.try_acquire(tenant(83))).contains("tenant 83 is already running"));
+        let other = limiter.try_acquire(tenant(84)).unwrap();
+        assert_eq!(limiter.running(), 2);
+        drop(first);
+        let again = limiter.try_acquire(tenant(83)).unwrap();
+        drop((again, other));
+        assert_eq!(limiter.running(), 0);
+    }
+
+    #[test]
+    fn a_global_cap_across_tenants() {
+        let limiter = CheckLimiter::new(2);
+        let a = limiter.try_acquire(tenant(1)).unwrap();
+        let _b = limiter.try_acquire(tenant(2)).unwrap();
+        assert!(refused(limiter.try_acquire(tenant(3))).contains("too many connectivity checks"));
+        drop(a);
+        let _c = limiter.try_acquire(tenant(3)).unwrap();
+        assert!(CheckLimiter::new(0).try_acquire(tenant(1)).is_ok(), "a cap of 0 still admits one");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_keeps_the_slot_until_the_blocking_work_ends() {
+        let limiter = CheckLimiter::new(4);
+        let slot = limiter.try_acquire(tenant(83)).unwrap();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (finish, finish_rx) = std::sync::mpsc::channel::<()>();
+        let request = tokio::spawn(holding(slot, move || {
+            started_tx.send(()).unwrap();
+            let _ = finish_rx.recv();
+        }));
+        tokio::task::spawn_blocking(move || started.recv().unwrap()).await.unwrap();
+        // The request goes away (client gone, shutdown): the probe runs on.
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        assert!(refused(limiter.try_acquire(tenant(83))).contains("already running"));
+        finish.send(()).unwrap();
+        let freed = async {
+            while limiter.running() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), freed).await.expect("the slot is freed");
+        assert!(limiter.try_acquire(tenant(83)).is_ok(), "freed once the work ended");
     }
 }

@@ -159,6 +159,8 @@ pub struct TokenForm {
     role: String,
     #[serde(default)]
     tenant_id: String,
+    #[serde(default)]
+    broker_id: String,
 }
 
 /// Creates a token and shows it once on the page.
@@ -174,7 +176,8 @@ pub async fn create_token(
             r => Some(r.parse::<Role>().map_err(|e| Error::invalid("role", e))?),
         };
         let tenant = optional_tenant(&form.tenant_id)?;
-        let owner = tokens::owner_for(&session.principal, role, tenant)?;
+        let broker = Some(form.broker_id.trim()).filter(|b| !b.is_empty());
+        let owner = tokens::owner_for(&session.principal, role, tenant, broker)?;
         tokens::create(&state.db, &owner, &form.name).await
     }
     .await;
