@@ -148,3 +148,47 @@ async fn a_check_while_another_runs_shows_a_429_page() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains("<strong>unreachable</strong>"));
 }
+
+#[tokio::test]
+async fn a_planted_sign_in_form_pair_and_cross_site_posts_are_refused() {
+    let app = spawn_app().await;
+    // An attacker who can set a cookie for the site plants a value and posts the same value:
+    // cookie and field match, but the value was never issued by the server.
+    let planted = "p1anted.1700000000.bm90LWEtbWFj";
+    for value in [planted, "plainvalue"] {
+        let resp = app
+            .client
+            .post(app.url("/login"))
+            .header("cookie", format!("outflow_login_csrf={value}"))
+            .form(&[("csrf", value), ("token", app.operator.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{value}");
+    }
+    // A genuine form, posted from another site (the browser says so), is refused too.
+    let client = browser();
+    let (_, page) = get(&client, &app, "/login").await;
+    let csrf = csrf_of(&page);
+    for (name, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let resp = client
+            .post(app.url("/login"))
+            .header(name, value)
+            .form(&[("csrf", csrf.as_str()), ("token", app.operator.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    // The same form from the site itself signs in.
+    let (_, page) = get(&client, &app, "/login").await;
+    let resp = client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", format!("http://{}", app.addr))
+        .form(&[("csrf", csrf_of(&page).as_str()), ("token", app.operator.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::limit::{Limits, LoginLimiter};
+use crate::auth::login_csrf::LoginCsrf;
 use crate::auth::password::Hashing;
 use crate::config::Config;
 use crate::kafka::Cluster;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Bounds concurrent argon2 computations.
     pub hashing: Hashing,
+    /// Signs the sign-in form's CSRF values.
+    pub login_csrf: Arc<LoginCsrf>,
     /// Wakes the firewall agents' long polls after an allowlist change.
     pub allowlist: Arc<firewall::VersionSignal>,
     /// Connectivity checks running: one per tenant, `max_concurrent_checks` in all.
@@ -89,6 +92,7 @@ impl AppState {
             monitor,
             login_limiter,
             hashing: Hashing::new(config.login.max_concurrent_hashes),
+            login_csrf: Arc::new(LoginCsrf::new(kek.mac_key("login-csrf"))),
             db,
             config: Arc::new(config),
             ca: Arc::new(ca),

@@ -4,6 +4,7 @@
 //! argon2id.
 
 pub mod limit;
+pub mod login_csrf;
 pub mod password;
 pub mod session;
 pub mod tokens;

@@ -16,6 +16,8 @@ pub const KEK_FILE: &str = "kek.key";
 
 pub struct Kek {
     key: LessSafeKey,
+    /// Root of the MAC keys derived for other purposes (see [`Kek::mac_key`]).
+    mac_root: ring::hmac::Key,
     rng: SystemRandom,
 }
 
@@ -31,7 +33,15 @@ impl Kek {
             bail!("the key-encryption key must be 32 bytes (base64 of 32 random bytes), got {}", bytes.len());
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| anyhow::anyhow!("invalid KEK"))?;
-        Ok(Self { key: LessSafeKey::new(key), rng: SystemRandom::new() })
+        let mac_root = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        Ok(Self { key: LessSafeKey::new(key), mac_root, rng: SystemRandom::new() })
+    }
+
+    /// An HMAC-SHA256 key for `purpose`, derived from the KEK: the same on every replica that
+    /// shares the KEK, and unrelated to the sealing key and to other purposes' keys.
+    pub fn mac_key(&self, purpose: &str) -> ring::hmac::Key {
+        let derived = ring::hmac::sign(&self.mac_root, format!("outflow mac key: {purpose}").as_bytes());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
     }
 
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {

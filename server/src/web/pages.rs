@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::firewall::allowlist::{self, AllowlistView};
 use crate::kafka::check::{self, CheckResult};
 use crate::pki::credentials;
-use crate::pki::random_password;
 use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{self, Partitions, TenantId, TenantName, TenantView};
@@ -115,19 +114,36 @@ pub async fn home(jar: CookieJar) -> Redirect {
     if jar.get(session::SESSION_COOKIE).is_some() { Redirect::to("/tenants") } else { Redirect::to("/login") }
 }
 
-pub async fn login_form() -> impl IntoResponse {
-    login_page(None, StatusCode::OK)
+pub async fn login_form(State(state): State<AppState>) -> impl IntoResponse {
+    login_page(&state, None, StatusCode::OK)
 }
 
-/// The sign-in form with a fresh double-submit CSRF token (cookie and hidden field must match).
-fn login_page(error: Option<String>, status: StatusCode) -> Response {
-    let csrf = random_password(32);
+/// The sign-in form with a fresh double-submit CSRF value (cookie and hidden field must match,
+/// and the value must carry this server's signature; see `auth::login_csrf`).
+fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Response {
+    let csrf = state.login_csrf.issue(tenants::now());
     let cookie = Cookie::build((LOGIN_CSRF_COOKIE, csrf.clone()))
         .path("/login")
         .http_only(true)
         .same_site(SameSite::Strict)
         .build();
     (status, CookieJar::new().add(cookie), LoginPage { csrf, error }).into_response()
+}
+
+/// Whether the browser says the form was posted from another site. Browsers send
+/// `Sec-Fetch-Site` and `Origin` on form posts; clients that send neither (scripts) pass.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            origin == "null" || origin.split_once("://").is_none_or(|(_, authority)| authority != host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,11 +166,16 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     jar: CookieJar,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> PageResult<Response> {
     let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        return Ok(login_page(Some("The form expired; please sign in again.".into()), StatusCode::FORBIDDEN));
+    let genuine = !expected.is_empty()
+        && constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
+        && state.login_csrf.verify(&form.csrf, tenants::now());
+    if !genuine || cross_site(&headers) {
+        let message = "The form expired or was not sent from this site; please sign in again.";
+        return Ok(login_page(&state, Some(message.into()), StatusCode::FORBIDDEN));
     }
     let with_token = !form.token.trim().is_empty();
     let account = (!with_token).then(|| form.email.trim().to_lowercase());
@@ -164,7 +185,7 @@ pub async fn login(
         detail: if with_token { "with an API token".into() } else { "with a password".into() },
     };
     let refuse = |message: String, status: StatusCode, reason: &str| {
-        let mut response = login_page(Some(message), status);
+        let mut response = login_page(&state, Some(message), status);
         response
             .extensions_mut()
             .insert(AuditNote { detail: format!("{}: {reason}", attempt.detail), ..attempt.clone() });
