@@ -229,7 +229,13 @@ async fn every_route_answers_every_caller_as_the_table_says_and_is_audited() {
             );
             let (before,): (i64,) =
                 sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+            let unstaged = || f.app.state.metrics.audit_unstaged.load(std::sync::atomic::Ordering::Relaxed);
+            let unstaged_before = unstaged();
             let (status, body) = f.app.call(r.method.clone(), &path, f.token(caller).as_deref(), r.body.clone()).await;
+            if unstaged() != unstaged_before {
+                failures
+                    .push(format!("{caller} {} {path}: audit entry not written in the change's transaction", r.method));
+            }
             if status.as_u16() != r.expect[i] {
                 failures.push(format!("{caller} {} {path}: got {status}, want {} ({body})", r.method, r.expect[i]));
                 continue;
@@ -263,6 +269,24 @@ async fn every_route_answers_every_caller_as_the_table_says_and_is_audited() {
         }
     }
     assert!(failures.is_empty(), "access table violations:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_tenants_own_token_changes_and_sign_ins_are_in_its_audit_view() {
+    let f = fixture().await;
+    let (status, created) =
+        f.app.call(Method::POST, "/api/v1/tokens", Some(&f.own), Some(serde_json::json!({"name": "ci-2"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = f.app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&f.own), None).await;
+    assert_eq!(status, StatusCode::OK);
+    session(&f.app, &f.own).await;
+    let (_, page) = f.app.call(Method::GET, "/api/v1/audit", Some(&f.own), None).await;
+    let actions: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["POST /api/v1/tokens", "DELETE /api/v1/tokens/{token}", "sign-in"] {
+        assert!(actions.contains(&action), "{action} in the tenant's view: {actions:?}");
+    }
 }
 
 #[tokio::test]
@@ -783,6 +807,8 @@ async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_aud
                 p.path.replace("{own_token}", &f.own_token_id.to_string()).replace("{user}", &f.user_id.to_string());
             let (before,): (i64,) =
                 sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+            let unstaged = || f.app.state.metrics.audit_unstaged.load(std::sync::atomic::Ordering::Relaxed);
+            let unstaged_before = unstaged();
             let request = client.request(p.method.clone(), f.app.url(&path));
             let response = if p.method == Method::POST {
                 let mut fields: Vec<(&str, &str)> = p.form.to_vec();
@@ -792,6 +818,10 @@ async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_aud
                 request.send().await.unwrap()
             };
             let status = response.status().as_u16();
+            if unstaged() != unstaged_before {
+                failures
+                    .push(format!("{caller} {} {path}: audit entry not written in the change's transaction", p.method));
+            }
             for problem in security_header_problems(&response) {
                 failures.push(format!("{caller} {} {path}: {problem}", p.method));
             }

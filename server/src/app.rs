@@ -61,6 +61,8 @@ pub struct AppState {
 pub struct Metrics {
     pub reconcile_passes: AtomicU64,
     pub reconcile_failures: AtomicU64,
+    /// Successful audited requests whose change staged no audit entry in its transaction.
+    pub audit_unstaged: AtomicU64,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         db::private_dir(&config.data_dir)?;
         let db = db::connect(&config.database_url()).await?;
+        audit::recover(&db).await.context("recovering interrupted audit entries")?;
         let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
         let ca =
             Ca::load_or_create(&db, &kek, &config.ca.name, config.ca.key_algorithm, config.ca.validity_days).await?;
@@ -154,6 +157,11 @@ async fn metrics(State(state): State<AppState>) -> crate::error::Result<impl Int
             "outflow_reconcile_failures_total",
             "Reconcile passes that could not read the cluster.",
             state.metrics.reconcile_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_audit_unstaged_total",
+            "Successful changes whose audit entry was not written in their transaction (a bug).",
+            state.metrics.audit_unstaged.load(Ordering::Relaxed),
         ),
         (
             "outflow_kafka_admin_mutations_total",

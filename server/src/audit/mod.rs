@@ -1,15 +1,22 @@
 //! The audit log: every mutating request, every bundle download and every sign-in, with time,
 //! actor, role, source address, action, target and outcome. Append-only: the table refuses
 //! updates and deletes (triggers in the migration), and nothing in outflow issues them.
+//!
+//! A change writes its entry in its own transaction ([`stage`], into `audit_outbox`), so a change
+//! cannot commit without its entry; after the response the route layer moves the entry to
+//! `audit_log` with the status the caller got, and [`recover`] moves what a crash left behind.
+//! The request's audit scope reaches the domain through a task-local set by the route layer, so
+//! domain functions stay free of HTTP types; outside a request (CLI, workers) staging is a no-op.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
@@ -49,11 +56,18 @@ pub fn outcome(status: u16) -> &'static str {
 }
 
 pub async fn append(db: &SqlitePool, e: &Entry) -> Result<()> {
+    let mut tx = db.begin().await?;
+    insert(&mut tx, e, now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert(conn: &mut SqliteConnection, e: &Entry, at: i64) -> Result<()> {
     sqlx::query(
         "insert into audit_log (at, actor, role, tenant_id, source, action, target, outcome, status, detail) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(now())
+    .bind(at)
     .bind(&e.actor)
     .bind(&e.role)
     .bind(e.tenant_id)
@@ -63,9 +77,102 @@ pub async fn append(db: &SqlitePool, e: &Entry) -> Result<()> {
     .bind(outcome(e.status))
     .bind(i64::from(e.status))
     .bind(&e.detail)
-    .execute(db)
+    .execute(conn)
     .await?;
     Ok(())
+}
+
+/// What the route layer knows of a request before the handler runs, and what the handler's
+/// changes staged.
+#[derive(Debug)]
+struct Scope {
+    actor: AuditActor,
+    source: String,
+    action: String,
+    target: String,
+    /// Set by handlers whose actor is not the authenticated principal (sign-in).
+    named: Mutex<Option<(String, String, Option<i64>)>>,
+    /// Outbox rows staged by the request's changes: (id, tenant id).
+    staged: Mutex<Vec<(i64, Option<i64>)>>,
+}
+
+tokio::task_local! {
+    static SCOPE: Arc<Scope>;
+}
+
+fn scope() -> Option<Arc<Scope>> {
+    SCOPE.try_with(Arc::clone).ok()
+}
+
+/// Names the actor of the current request's entry when it is not the authenticated principal
+/// (a sign-in names the account that signed in).
+pub fn name_actor(name: &str, role: &str, tenant: Option<TenantId>) {
+    if let Some(scope) = scope() {
+        *scope.named.lock().expect("audit scope") = Some((name.to_owned(), role.to_owned(), tenant.map(TenantId::get)));
+    }
+}
+
+/// Writes the current request's audit entry inside the transaction of the change it records.
+/// `tenant` is the tenant the change is about (it also shows the entry in that tenant's audit
+/// view). Outside a request this does nothing.
+pub async fn stage(conn: &mut SqliteConnection, tenant: Option<TenantId>, detail: &str) -> Result<()> {
+    let Some(scope) = scope() else { return Ok(()) };
+    let (actor, role, own_tenant) = actor_of(&scope);
+    let tenant = tenant.map(TenantId::get).or(own_tenant);
+    let (id,): (i64,) = sqlx::query_as(
+        "insert into audit_outbox (at, actor, role, tenant_id, source, action, target, detail) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+    )
+    .bind(now())
+    .bind(&actor)
+    .bind(&role)
+    .bind(tenant)
+    .bind(&scope.source)
+    .bind(&scope.action)
+    .bind(&scope.target)
+    .bind(detail)
+    .fetch_one(&mut *conn)
+    .await?;
+    scope.staged.lock().expect("audit scope").push((id, tenant));
+    Ok(())
+}
+
+/// [`stage`] for requests that change nothing in the database (downloads, checks).
+pub async fn stage_read(db: &SqlitePool, tenant: Option<TenantId>, detail: &str) -> Result<()> {
+    let mut conn = db.acquire().await?;
+    stage(&mut conn, tenant, detail).await
+}
+
+fn actor_of(scope: &Scope) -> (String, String, Option<i64>) {
+    if let Some(named) = scope.named.lock().expect("audit scope").clone() {
+        return named;
+    }
+    match scope.actor.get() {
+        Some(p) => (p.name.clone(), p.role().to_string(), p.tenant_id),
+        None => ("anonymous".into(), "anonymous".into(), None),
+    }
+}
+
+/// Moves outbox entries a crash left behind into the audit log, with status 0 ("the change
+/// committed; the server stopped before answering"). Run at start, before serving.
+pub async fn recover(db: &SqlitePool) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let moved = sqlx::query(
+        "insert into audit_log (at, actor, role, tenant_id, source, action, target, outcome, status, detail) \
+         select at, actor, role, tenant_id, source, action, target, 'success', 0, \
+                case when detail = '' then 'server stopped before answering' \
+                     else detail || '; server stopped before answering' end \
+         from audit_outbox order by id",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("delete from audit_outbox").execute(&mut *tx).await?;
+    tx.commit().await?;
+    if moved > 0 {
+        tracing::warn!(entries = moved, "recovered audit entries of changes interrupted by a stop");
+    }
+    Ok(moved)
 }
 
 /// The client address of a request (the TCP peer; outflow does not trust forwarding headers).
@@ -89,9 +196,11 @@ fn audited(method: &Method, path: &str) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path.ends_with("/bundle.zip")
 }
 
-/// Route layer recording audited requests after they ran. The caller extractors fill the
-/// `AuditActor` slot, so the entry names the principal the request was authorised as, or
-/// `anonymous` when authentication failed.
+/// Route layer recording audited requests. Changes stage their entry in their own transaction
+/// (see [`stage`]); after the response this moves it to the log with the final status, or writes
+/// the entry itself for requests that changed nothing (refusals, errors). The caller extractors
+/// fill the `AuditActor` slot, so the entry names the principal the request was authorised as,
+/// or `anonymous` when authentication failed.
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if !audited(req.method(), &path) {
@@ -99,41 +208,79 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     }
     let (mut parts, body) = req.into_parts();
     let template = parts.extensions.get::<MatchedPath>().map_or_else(|| path.clone(), |m| m.as_str().to_owned());
-    let action = format!("{} {template}", parts.method);
-    let tenant_id = RawPathParams::from_request_parts(&mut parts, &state)
+    let path_tenant = RawPathParams::from_request_parts(&mut parts, &state)
         .await
         .ok()
         .and_then(|p| p.iter().find(|(k, _)| *k == "id").and_then(|(_, v)| TenantId::parse_str(v).ok()))
         .filter(|_| template.contains("/tenants/{id}"))
         .map(TenantId::get);
-    let source = source_of(&parts.extensions);
     let actor = AuditActor::default();
     parts.extensions.insert(actor.clone());
+    let scope = Arc::new(Scope {
+        actor,
+        source: source_of(&parts.extensions),
+        action: format!("{} {template}", parts.method),
+        // Invitation links carry a secret: record the route, not the link.
+        target: if template.contains("{secret}") { template.clone() } else { path },
+        named: Mutex::new(None),
+        staged: Mutex::new(Vec::new()),
+    });
 
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let response = SCOPE.scope(scope.clone(), next.run(Request::from_parts(parts, body))).await;
 
     let note = response.extensions().get::<AuditNote>().cloned().unwrap_or_default();
-    let (name, role) = match (note.actor, actor.get()) {
-        (Some(named), _) => named,
-        (None, Some(p)) => (p.name.clone(), p.role().to_string()),
-        (None, None) => ("anonymous".into(), "anonymous".into()),
-    };
+    if let Some((name, role)) = note.actor {
+        let mut named = scope.named.lock().expect("audit scope");
+        let tenant = named.as_ref().and_then(|n| n.2);
+        *named = Some((name, role, tenant));
+    }
+    let (name, role, own_tenant) = actor_of(&scope);
+    let staged = std::mem::take(&mut *scope.staged.lock().expect("audit scope"));
+    let status = response.status().as_u16();
     let entry = Entry {
         actor: name,
         role,
-        tenant_id,
-        source,
-        action: note.action.map_or(action, str::to_owned),
-        // Invitation links carry a secret: record the route, not the link.
-        target: if template.contains("{secret}") { template } else { path },
-        status: response.status().as_u16(),
+        tenant_id: staged.iter().find_map(|(_, t)| *t).or(path_tenant).or(own_tenant),
+        source: scope.source.clone(),
+        action: note.action.map_or_else(|| scope.action.clone(), str::to_owned),
+        target: scope.target.clone(),
+        status,
         detail: note.detail,
     };
-    // An audit write that fails is logged loudly; the request itself already happened.
-    if let Err(e) = append(&state.db, &entry).await {
+    let authenticated = scope.actor.get().is_some() || scope.named.lock().expect("audit scope").is_some();
+    if staged.is_empty() && authenticated && (200..400).contains(&status) {
+        // A success that staged nothing is a change recorded after its commit: a bug to fix.
+        // (Anonymous requests change nothing: they are refused or sent to the sign-in page.)
+        state.metrics.audit_unstaged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(action = entry.action, "successful audited request staged no audit entry");
+    }
+    // An audit write that fails is logged loudly; a staged entry stays in the outbox for recovery.
+    if let Err(e) = finish(&state.db, &entry, &staged).await {
         tracing::error!(error = ?e, action = entry.action, "audit log write failed");
     }
     response
+}
+
+/// The entry with the final status, replacing what the request staged, in one transaction.
+async fn finish(db: &SqlitePool, entry: &Entry, staged: &[(i64, Option<i64>)]) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let mut entry = entry.clone();
+    let mut at = now();
+    for (id, _) in staged {
+        let row: Option<(i64, String)> = sqlx::query_as("delete from audit_outbox where id = $1 returning at, detail")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some((staged_at, detail)) = row {
+            at = staged_at;
+            if entry.detail.is_empty() {
+                entry.detail = detail;
+            }
+        }
+    }
+    insert(&mut tx, &entry, at).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Filters of `GET /api/v1/audit` and the audit page.

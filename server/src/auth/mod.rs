@@ -143,13 +143,13 @@ pub fn new_secret() -> String {
 }
 
 /// Creates an operator token not owned by any user (automation).
-pub async fn create_token(db: impl SqliteExecutor<'_>, role: Role, name: &str) -> anyhow::Result<String> {
+pub async fn create_token(db: &sqlx::SqlitePool, role: Role, name: &str) -> anyhow::Result<String> {
     anyhow::ensure!(role == Role::Operator, "a {role} token needs its tenant or broker: use tokens::create");
     Ok(tokens::create(db, &tokens::Owner { role, tenant: None, broker: None, user_id: None }, name).await?.1)
 }
 
 /// Creates an agent token that reports for `broker` only.
-pub async fn create_agent_token(db: impl SqliteExecutor<'_>, broker: &BrokerId, name: &str) -> anyhow::Result<String> {
+pub async fn create_agent_token(db: &sqlx::SqlitePool, broker: &BrokerId, name: &str) -> anyhow::Result<String> {
     let owner = tokens::Owner { role: Role::Agent, tenant: None, broker: Some(broker.clone()), user_id: None };
     Ok(tokens::create(db, &owner, name).await?.1)
 }

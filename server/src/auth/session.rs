@@ -48,6 +48,7 @@ pub async fn start(state: &AppState, principal: &Principal) -> Result<Cookie<'st
         Some(token) => (None, Some(token)),
         None => (principal.user_id, None),
     };
+    let mut tx = state.db.begin().await?;
     sqlx::query(
         "insert into sessions (id_hash, user_id, token_id, csrf, created_at, expires_at) values (?, ?, ?, ?, ?, ?)",
     )
@@ -57,20 +58,28 @@ pub async fn start(state: &AppState, principal: &Principal) -> Result<Cookie<'st
     .bind(random_password(32))
     .bind(now())
     .bind(expires_at)
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?;
     // Expired sessions are swept here, the one place sessions are created.
-    sqlx::query("delete from sessions where expires_at <= ?").bind(now()).execute(&state.db).await?;
+    sqlx::query("delete from sessions where expires_at <= ?").bind(now()).execute(&mut *tx).await?;
+    // The sign-in's entry names the account that signed in, and its tenant.
+    let tenant = principal.tenant_id.map(crate::tenants::TenantId::parse).transpose()?;
+    crate::audit::name_actor(&principal.name, &principal.role().to_string(), tenant);
+    crate::audit::stage(&mut tx, tenant, "").await?;
+    tx.commit().await?;
     Ok(session_cookie(state, id, time::Duration::minutes(state.config.session_minutes)))
 }
 
 pub async fn end(state: &AppState, jar: &CookieJar) -> Result<Cookie<'static>, Error> {
+    let mut tx = state.db.begin().await?;
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         sqlx::query("delete from sessions where id_hash = ?")
             .bind(hash_token(cookie.value()))
-            .execute(&state.db)
+            .execute(&mut *tx)
             .await?;
     }
+    crate::audit::stage(&mut tx, None, "").await?;
+    tx.commit().await?;
     Ok(session_cookie(state, String::new(), time::Duration::ZERO))
 }
 

@@ -88,7 +88,7 @@ macro_rules! columns {
 }
 
 /// Creates a token; returns its row and the secret, which is not stored.
-pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> Result<(TokenRow, String)> {
+pub async fn create(db: &sqlx::SqlitePool, owner: &Owner, name: &str) -> Result<(TokenRow, String)> {
     let name = parse_name(name)?;
     match (owner.role, owner.tenant) {
         (Role::Tenant, None) => return Err(Error::invalid("tenant_id", "a tenant token needs a tenant id")),
@@ -107,7 +107,8 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
         _ => {}
     }
     let secret = new_secret();
-    let row = sqlx::query_as(concat!(
+    let mut tx = db.begin().await?;
+    let row: TokenRow = sqlx::query_as(concat!(
         "insert into api_tokens (name, role, tenant_id, broker_id, user_id, token_hash, prefix, created_at) \
          values (?, ?, ?, ?, ?, ?, ?, ?) returning ",
         columns!()
@@ -120,12 +121,15 @@ pub async fn create(db: impl SqliteExecutor<'_>, owner: &Owner, name: &str) -> R
     .bind(hash_token(&secret))
     .bind(&secret[..super::TOKEN_PREFIX.len() + 6])
     .bind(now())
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
         _ => Error::from(e),
     })?;
+    let detail = format!("{} token {:?} ({})", owner.role.as_str(), row.name, row.prefix);
+    crate::audit::stage(&mut tx, owner.tenant, &detail).await?;
+    tx.commit().await?;
     Ok((row, secret))
 }
 
@@ -156,16 +160,20 @@ pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Resul
     if !visible_to(db, caller).await?.iter().any(|t| t.id == id) {
         return Err(Error::NotFound(format!("no token {id}")));
     }
-    let row = sqlx::query_as(concat!(
+    let mut tx = db.begin().await?;
+    let row: TokenRow = sqlx::query_as(concat!(
         "update api_tokens set revoked_at = coalesce(revoked_at, ?) where id = ? returning ",
         columns!()
     ))
     .bind(now())
     .bind(id)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
     // Sessions started with the token end with it.
-    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(db).await?;
+    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(&mut *tx).await?;
+    let tenant = row.tenant_id.map(TenantId::parse).transpose()?;
+    crate::audit::stage(&mut tx, tenant, &format!("token {:?} ({})", row.name, row.prefix)).await?;
+    tx.commit().await?;
     Ok(row)
 }
 

@@ -103,6 +103,14 @@ pub async fn get(db: &SqlitePool, id: i64) -> Result<UserRow> {
         .ok_or_else(|| Error::NotFound(format!("no user {id}")))
 }
 
+async fn get_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<UserRow> {
+    sqlx::query_as(concat!("select ", columns!(), " from users where id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user {id}")))
+}
+
 /// Creates a user and returns it with the one-time invitation secret (`/invite/<secret>`).
 /// With `password`, the account is ready at once and the secret is not needed.
 pub async fn create(
@@ -127,7 +135,8 @@ pub async fn create(
         None => None,
     };
     let secret = random_password(32);
-    let row = sqlx::query_as(concat!(
+    let mut tx = db.begin().await?;
+    let row: UserRow = sqlx::query_as(concat!(
         "insert into users (email, role, tenant_id, password_hash, invite_hash, invite_expires_at, created_at) \
          values (?, ?, ?, ?, ?, ?, ?) returning ",
         columns!(),
@@ -140,7 +149,7 @@ pub async fn create(
     .bind(password_hash.is_none().then(|| hash_token(&secret)))
     .bind(now() + INVITE_DAYS * 86_400)
     .bind(now())
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -149,6 +158,8 @@ pub async fn create(
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
         _ => Error::from(e),
     })?;
+    crate::audit::stage(&mut tx, tenant, &format!("{} {}", role.as_str(), row.email)).await?;
+    tx.commit().await?;
     Ok((row, secret))
 }
 
@@ -176,12 +187,18 @@ pub async fn accept_invite(
     let user = by_invite(db, secret).await?;
     password::check_policy(&new_password)?;
     let hash = password::hash(hashing, new_password).await?;
+    let mut tx = db.begin().await?;
     sqlx::query("update users set password_hash = ?, invite_hash = null, invite_expires_at = null where id = ?")
         .bind(hash)
         .bind(user.id)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
-    get(db, user.id).await
+    let user = get_in(&mut tx, user.id).await?;
+    let tenant = user.tenant_id.map(TenantId::parse).transpose()?;
+    crate::audit::name_actor(&user.email, &user.role, tenant);
+    crate::audit::stage(&mut tx, tenant, "").await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// The active user with this email and password, if both match. Runs argon2 even for unknown
@@ -215,8 +232,12 @@ pub async fn set_disabled(db: &SqlitePool, id: i64, disabled: bool) -> Result<Us
     if disabled {
         sqlx::query("delete from sessions where user_id = ?").bind(id).execute(&mut *tx).await?;
     }
+    let user = get_in(&mut tx, id).await?;
+    let tenant = user.tenant_id.map(TenantId::parse).transpose()?;
+    let detail = format!("{} {}", if disabled { "disabled" } else { "enabled" }, user.email);
+    crate::audit::stage(&mut tx, tenant, &detail).await?;
     tx.commit().await?;
-    get(db, id).await
+    Ok(user)
 }
 
 /// The principal a signed-in user acts as.

@@ -208,9 +208,11 @@ pub async fn for_tenant(state: &AppState, tenant: TenantId) -> Result<Vec<u8>> {
     let data = BundleData::new(state, tenant, &row.name, &secrets);
     let ca = state.ca.clone();
     let iterations = state.config.bundle.pbkdf2_iterations;
+    let cn = secrets.row.cn.clone();
     let bytes = tokio::task::spawn_blocking(move || zip(&files(&data, &ca, &secrets, iterations)?))
         .await
         .context("bundle task")??;
+    crate::audit::stage_read(&state.db, Some(tenant), &format!("credential {cn}")).await?;
     Ok(bytes)
 }
 

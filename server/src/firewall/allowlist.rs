@@ -359,10 +359,13 @@ pub async fn add(
     let view = view(&mut tx, tenant, rules).await?;
     let value = view.entries.into_iter().find(|e| e.id == id).expect("entry read in its own transaction");
     if changed {
+        crate::audit::stage(&mut tx, Some(tenant), &format!("{cidr} added, version {v}")).await?;
         tx.commit().await?;
         Ok(Changed { value, changed, version: v })
     } else {
+        // Nothing changed: the version must not move, so the entry is written on its own.
         tx.rollback().await?;
+        crate::audit::stage_read(db, Some(tenant), &format!("{cidr} already listed")).await?;
         Ok(Changed { value, changed, version: v - 1 })
     }
 }
@@ -413,9 +416,12 @@ pub async fn replace(
     let changed = added + removed > 0;
     let mut value = view(&mut tx, tenant, rules).await?;
     if changed {
+        let detail = format!("{added} added, {removed} removed, version {v}");
+        crate::audit::stage(&mut tx, Some(tenant), &detail).await?;
         tx.commit().await?;
     } else {
         tx.rollback().await?;
+        crate::audit::stage_read(db, Some(tenant), "unchanged").await?;
         value.version = v - 1;
     }
     Ok(Changed { version: value.version, value, changed })
@@ -443,6 +449,7 @@ pub async fn remove(db: &SqlitePool, tenant: TenantId, entry: EntryRef) -> Resul
         };
         return Err(Error::NotFound(format!("tenant {tenant}'s allowlist has no {what}")));
     }
+    crate::audit::stage(&mut tx, Some(tenant), &format!("version {v}")).await?;
     tx.commit().await?;
     Ok(Changed { value: (), changed: true, version: v })
 }

@@ -94,6 +94,7 @@ impl Report {
 /// Records `report` for `broker` unless it claims a version the server never published; the
 /// first report of a broker makes it known (it then counts in "applied on k of n brokers").
 pub async fn record(db: &SqlitePool, broker: &BrokerId, report: &Report, token_name: &str) -> Result<()> {
+    let mut tx = db.begin().await?;
     // One statement: the version check and the write see the same version.
     let written = sqlx::query(
         "insert into firewall_agents (broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name) \
@@ -109,25 +110,32 @@ pub async fn record(db: &SqlitePool, broker: &BrokerId, report: &Report, token_n
     .bind(now())
     .bind(token_name)
     .bind(report.version)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     if written.rows_affected() == 0 {
+        drop(tx);
         let current = super::allowlist::version(db).await?;
         return Err(Error::invalid(
             "version",
             format!("version {} was never published; the current version is {current}", report.version),
         ));
     }
+    let detail = format!("{} applied version {}", broker.as_str(), report.version);
+    crate::audit::stage(&mut tx, None, &detail).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Forgets a decommissioned broker, so it no longer counts in "k of n".
 pub async fn forget(db: &SqlitePool, broker: &BrokerId) -> Result<()> {
+    let mut tx = db.begin().await?;
     let deleted =
-        sqlx::query("delete from firewall_agents where broker_id = ?").bind(broker.as_str()).execute(db).await?;
+        sqlx::query("delete from firewall_agents where broker_id = ?").bind(broker.as_str()).execute(&mut *tx).await?;
     if deleted.rows_affected() == 0 {
         return Err(Error::NotFound(format!("no broker {:?} has reported", broker.as_str())));
     }
+    crate::audit::stage(&mut tx, None, broker.as_str()).await?;
+    tx.commit().await?;
     Ok(())
 }
 

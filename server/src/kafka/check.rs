@@ -167,6 +167,7 @@ pub async fn run(state: &AppState, tenant: TenantId) -> Result<CheckResult> {
         (CheckOutcome::Ok, _) | (_, None) => detail,
         (_, Some(reported)) => format!("{detail} ({reported})"),
     };
+    crate::audit::stage_read(&state.db, Some(tenant), &format!("{outcome:?} with {credential}")).await?;
     Ok(CheckResult {
         outcome,
         detail,

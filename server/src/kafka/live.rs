@@ -78,11 +78,14 @@ pub async fn tail_enabled(state: &AppState, tenant: TenantId) -> Result<bool> {
 
 pub async fn set_tail_enabled(state: &AppState, tenant: TenantId, enabled: bool) -> Result<()> {
     tail_enabled(state, tenant).await?;
+    let mut tx = state.db.begin().await?;
     sqlx::query("update tenants set live_tail_enabled = ? where id = ?")
         .bind(enabled)
         .bind(tenant.get())
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    crate::audit::stage(&mut tx, Some(tenant), if enabled { "live tail on" } else { "live tail off" }).await?;
+    tx.commit().await?;
     Ok(())
 }
 

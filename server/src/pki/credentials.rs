@@ -188,6 +188,7 @@ pub async fn rotate(state: &AppState, tenant: TenantId) -> Result<CredentialRow>
     };
     let row = issue(state, &mut tx, tenant, k, &key).await?;
     reconcile::mark_pending(&mut tx, tenant).await?;
+    crate::audit::stage(&mut tx, Some(tenant), &format!("credential {k} issued")).await?;
     tx.commit().await?;
     state.desired_changed();
     Ok(row)
@@ -209,6 +210,7 @@ pub async fn revoke(state: &AppState, tenant: TenantId, k: i64) -> Result<Creden
     match row {
         Some(row) => {
             reconcile::mark_pending(&mut tx, tenant).await?;
+            crate::audit::stage(&mut tx, Some(tenant), &format!("credential {k} revoked")).await?;
             tx.commit().await?;
             state.desired_changed();
             tracing::info!(tenant = %tenant, cn = row.cn, "revoked credential");

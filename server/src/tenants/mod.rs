@@ -67,7 +67,8 @@ macro_rules! select_tenants {
     };
 }
 
-pub async fn create(db: impl SqliteExecutor<'_>, id: TenantId, name: &TenantName) -> Result<Tenant> {
+pub async fn create(db: &SqlitePool, id: TenantId, name: &TenantName) -> Result<Tenant> {
+    let mut tx = db.begin().await?;
     let result = sqlx::query_as::<_, Tenant>(
         "insert into tenants (id, name, created_at) values (?, ?, ?) \
          returning id, name, created_at, streaming_active, activated_at",
@@ -75,14 +76,17 @@ pub async fn create(db: impl SqliteExecutor<'_>, id: TenantId, name: &TenantName
     .bind(id.get())
     .bind(name.as_str())
     .bind(now())
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await;
-    match result {
+    let tenant = match result {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(Error::Conflict(format!("tenant {id} already exists")))
+            return Err(Error::Conflict(format!("tenant {id} already exists")));
         }
-        other => Ok(other?),
-    }
+        other => other?,
+    };
+    crate::audit::stage(&mut tx, Some(id), "").await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
 
 pub async fn list(db: impl SqliteExecutor<'_>) -> Result<Vec<Tenant>> {
@@ -104,14 +108,18 @@ pub fn not_found(id: TenantId) -> Error {
 /// Deletes a tenant. A tenant with streaming active is refused: deactivate first, so that
 /// removing a customer's live service is always a deliberate step.
 pub async fn delete(db: &SqlitePool, id: TenantId) -> Result<()> {
+    let mut tx = db.begin().await?;
     let deleted = sqlx::query("delete from tenants where id = ? and streaming_active = 0")
         .bind(id.get())
-        .execute(db)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     if deleted == 1 {
+        crate::audit::stage(&mut tx, Some(id), "").await?;
+        tx.commit().await?;
         return Ok(());
     }
+    drop(tx);
     match find(db, id).await? {
         None => Err(not_found(id)),
         Some(_) => Err(Error::Conflict(format!(

@@ -52,7 +52,8 @@ pub async fn file(
     if note.chars().count() > 500 {
         return Err(Error::invalid("note", "note must be at most 500 characters"));
     }
-    super::get(db, tenant).await?;
+    let mut tx = db.begin().await?;
+    super::get(&mut *tx, tenant).await?;
     let row: Row = sqlx::query_as(
         "insert into partition_requests (tenant_id, partitions, note, requested_by, created_at) values (?, ?, ?, ?, ?) \
          returning id, partitions, note, requested_by, created_at",
@@ -62,8 +63,10 @@ pub async fn file(
     .bind(note)
     .bind(requested_by)
     .bind(now())
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    crate::audit::stage(&mut tx, Some(tenant), &format!("{} partitions", partitions.get())).await?;
+    tx.commit().await?;
     Ok(row.into())
 }
 

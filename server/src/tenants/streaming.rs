@@ -101,6 +101,7 @@ pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingSt
             }
             credentials::issue(state, &mut tx, tenant, k, &key).await?;
             reconcile::mark_pending(&mut tx, tenant).await?;
+            crate::audit::stage(&mut tx, Some(tenant), &format!("credential {k} issued")).await?;
             tx.commit().await?;
             state.desired_changed();
             tracing::info!(tenant = %tenant, "streaming activated");
@@ -111,6 +112,7 @@ pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingSt
             // Release the write lock the no-op update took before using another connection:
             // holding it while waiting for the pool can deadlock with other writers.
             tx.rollback().await?;
+            crate::audit::stage_read(&state.db, Some(tenant), "already active").await?;
             false
         }
     };
@@ -138,6 +140,7 @@ pub async fn deactivate(state: &AppState, tenant: TenantId) -> Result<StreamingS
     } else {
         super::get(&mut *tx, tenant).await?;
     }
+    crate::audit::stage(&mut tx, Some(tenant), if changed == 1 { "" } else { "already inactive" }).await?;
     tx.commit().await?;
     state.desired_changed();
     status(state, tenant).await
@@ -174,6 +177,7 @@ pub async fn set_partitions(state: &AppState, tenant: TenantId, partitions: Part
         reconcile::mark_pending(&mut tx, tenant).await?;
         tracing::info!(tenant = %tenant, partitions = partitions.get(), "partitions increased");
     }
+    crate::audit::stage(&mut tx, Some(tenant), &format!("partitions {current} -> {}", partitions.get())).await?;
     tx.commit().await?;
     state.desired_changed();
     status(state, tenant).await
