@@ -16,32 +16,7 @@ use common::unzip;
 const BROKERS: &str = "kafka1.cdn.example:9093,kafka2.cdn.example:9093";
 
 async fn download_bundle(server: &Server, tenant: i64) -> Vec<u8> {
-    let token = server.operator_token();
-    let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{}/api/v1/tenants", server.base))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"id": tenant, "name": "Acme Streaming"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let activated = client
-        .put(format!("{}/api/v1/tenants/{tenant}/streaming", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(activated.status(), 201);
-    let zip = client
-        .get(format!("{}/api/v1/tenants/{tenant}/bundle.zip", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(zip.status(), 200);
-    assert_eq!(zip.headers()["content-disposition"], format!("attachment; filename=\"c{tenant}.zip\""));
-    zip.bytes().await.unwrap().to_vec()
+    server.tenant_bundle(&server.operator_token(), tenant, "Acme Streaming").await
 }
 
 fn extract(files: &BTreeMap<String, Vec<u8>>, dir: &Path) {

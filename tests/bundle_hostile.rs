@@ -144,17 +144,6 @@ fn values_a_format_cannot_hold_stop_the_render() {
     assert!(bundle::configs(&d).is_err(), "a line break in a kcat value");
 }
 
-async fn create(server: &Server, client: &reqwest::Client, token: &str, id: i64, name: &str) -> reqwest::StatusCode {
-    client
-        .post(format!("{}/api/v1/tenants", server.base))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"id": id, "name": name}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -188,24 +177,10 @@ async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
     let mut runs = Vec::new();
     for (i, name) in accepted.iter().enumerate() {
         let id = 100 + i as i64;
-        assert_eq!(create(&server, &client, &token, id, name).await, 201, "{name:?}");
-        let activated = client
-            .put(format!("{}/api/v1/tenants/{id}/streaming", server.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(activated.status(), 201);
-        let zip = client
-            .get(format!("{}/api/v1/tenants/{id}/bundle.zip", server.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(zip.status(), 200);
+        let zip = server.tenant_bundle(&token, id, name).await;
         let dir = work.path().join(format!("c{id}"));
         std::fs::create_dir(&dir).unwrap();
-        for (file, bytes) in unzip(&zip.bytes().await.unwrap()) {
+        for (file, bytes) in unzip(&zip) {
             std::fs::write(dir.join(file), bytes).unwrap();
         }
         let parsed =

@@ -53,6 +53,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Creates tenant `id` named `name`, activates it and downloads its zip, with `token`.
+    pub async fn tenant_bundle(&self, token: &str, id: i64, name: &str) -> Vec<u8> {
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{}/api/v1/tenants", self.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"id": id, "name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{name:?}");
+        let activated =
+            client.put(format!("{}/api/v1/tenants/{id}/streaming", self.base)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(activated.status(), 201);
+        let zip = client
+            .get(format!("{}/api/v1/tenants/{id}/bundle.zip", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(zip.status(), 200);
+        assert_eq!(zip.headers()["content-disposition"], format!("attachment; filename=\"c{id}.zip\""));
+        zip.bytes().await.unwrap().to_vec()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
