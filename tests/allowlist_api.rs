@@ -446,3 +446,28 @@ async fn agent_tokens_are_created_for_one_broker() {
     let (_, listed) = app.op(Method::GET, "/api/v1/tokens", None).await;
     assert!(listed.as_array().unwrap().iter().any(|t| t["broker_id"] == "kafka-4" && t["role"] == "agent"));
 }
+
+#[tokio::test]
+async fn deleting_a_tenant_wakes_the_agents_long_polls() {
+    let app = app_with_tenant(|c| c.firewall.long_poll_secs = 120).await;
+    add(&app, "198.51.100.7").await;
+    let (_, current) = poll(&app, None).await;
+    let v = current["version"].as_i64().unwrap();
+    let waiting = {
+        let agent = app.agent.clone();
+        let url = app.url(&format!("/api/v1/agent/allowlist?after={v}"));
+        tokio::spawn(async move {
+            // Far less patience than the 120 s hold: an answer means the delete woke the poll.
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            let resp = client.get(url).bearer_auth(agent).send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, woken) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(woken["version"], v + 1);
+    assert_eq!(woken["entries"], json!([]), "the deleted tenant's address is gone");
+}

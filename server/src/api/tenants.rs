@@ -58,6 +58,8 @@ pub async fn get_tenant(
         (status = 422, body = ErrorBody)))]
 pub async fn delete_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
     let id = TenantId::parse_str(&id)?;
-    tenants::delete(&state.db, id).await?;
+    let version = tenants::delete(&state.db, id).await?;
+    // The tenant's allowlist entries went with it: brokers drop them now, not at the next poll.
+    state.allowlist.committed(version);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,8 +106,10 @@ pub fn not_found(id: TenantId) -> Error {
 }
 
 /// Deletes a tenant. A tenant with streaming active is refused: deactivate first, so that
-/// removing a customer's live service is always a deliberate step.
-pub async fn delete(db: &SqlitePool, id: TenantId) -> Result<()> {
+/// removing a customer's live service is always a deliberate step. Returns the allowlist
+/// version after the delete (a trigger bumps it when the tenant had entries), for the caller
+/// to signal the brokers' agents.
+pub async fn delete(db: &SqlitePool, id: TenantId) -> Result<i64> {
     let mut tx = db.begin().await?;
     let deleted = sqlx::query("delete from tenants where id = ? and streaming_active = 0")
         .bind(id.get())
@@ -115,9 +117,10 @@ pub async fn delete(db: &SqlitePool, id: TenantId) -> Result<()> {
         .await?
         .rows_affected();
     if deleted == 1 {
+        let version = crate::firewall::allowlist::version(&mut *tx).await?;
         crate::audit::stage(&mut tx, Some(id), "").await?;
         tx.commit().await?;
-        return Ok(());
+        return Ok(version);
     }
     drop(tx);
     match find(db, id).await? {

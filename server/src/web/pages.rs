@@ -479,7 +479,8 @@ pub async fn delete_tenant(
 ) -> PageResult<Response> {
     let id = tenant_form(&session, &form, &id)?;
     session.principal.require_operator()?;
-    tenants::delete(&state.db, id).await?;
+    let version = tenants::delete(&state.db, id).await?;
+    state.allowlist.committed(version);
     Ok(see_other("/tenants?notice=deleted"))
 }
 
