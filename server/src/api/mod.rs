@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::app::AppState;
@@ -49,33 +49,35 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every API route with its OpenAPI description, one entry per path.
+fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
+    vec![
+        routes!(tenants::list_tenants, tenants::create_tenant),
+        routes!(tenants::get_tenant, tenants::delete_tenant),
+        routes!(streaming::activate, streaming::status, streaming::deactivate, streaming::change),
+        routes!(streaming::check),
+        routes!(credentials::list_credentials, credentials::rotate_credential),
+        routes!(credentials::revoke_credential),
+        routes!(bundle::download_bundle),
+        routes!(streaming::list_partition_requests, streaming::request_partitions),
+        routes!(tokens::list_tokens, tokens::create_token),
+        routes!(tokens::revoke_token),
+        routes!(users::list_users, users::invite_user),
+        routes!(users::change_user),
+        routes!(audit::list_audit),
+        routes!(live::live_view),
+        routes!(live::set_live_tail),
+        routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist),
+        routes!(allowlist::remove_entry),
+        routes!(agent::poll_allowlist),
+        routes!(agent::report_status),
+    ]
+}
+
 /// The API routes together with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(
-            "/api/v1",
-            OpenApiRouter::new()
-                .routes(routes!(tenants::list_tenants, tenants::create_tenant))
-                .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
-                .routes(routes!(streaming::activate, streaming::status, streaming::deactivate, streaming::change))
-                .routes(routes!(streaming::check))
-                .routes(routes!(credentials::list_credentials, credentials::rotate_credential))
-                .routes(routes!(credentials::revoke_credential))
-                .routes(routes!(bundle::download_bundle))
-                .routes(routes!(streaming::list_partition_requests, streaming::request_partitions))
-                .routes(routes!(tokens::list_tokens, tokens::create_token))
-                .routes(routes!(tokens::revoke_token))
-                .routes(routes!(users::list_users, users::invite_user))
-                .routes(routes!(users::change_user))
-                .routes(routes!(audit::list_audit))
-                .routes(routes!(live::live_view))
-                .routes(routes!(live::set_live_tail))
-                .routes(routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist))
-                .routes(routes!(allowlist::remove_entry))
-                .routes(routes!(agent::poll_allowlist))
-                .routes(routes!(agent::report_status)),
-        )
-        .split_for_parts()
+    let v1 = routes().into_iter().fold(OpenApiRouter::new(), OpenApiRouter::routes);
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts()
 }
 
 pub fn router() -> Router<AppState> {
@@ -127,7 +129,12 @@ fn field_of(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    use super::{ApiDoc, api, field_of, routes};
 
     #[test]
     fn names_the_field_of_serde_errors() {
@@ -139,5 +146,55 @@ mod tests {
         let unknown =
             "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
         assert_eq!(field_of(unknown).as_deref(), Some("nmae"));
+    }
+
+    /// Two Rust types publishing one schema name overwrite each other in the document, and the
+    /// answers of one route are then checked against the other type's schema.
+    #[test]
+    fn schema_names_are_unique() {
+        let mut published: BTreeMap<String, Value> = BTreeMap::new();
+        let mut clashes = BTreeSet::new();
+        let components = ApiDoc::openapi().components.unwrap_or_default().schemas;
+        for (name, schema) in routes().into_iter().flat_map(|(schemas, _, _)| schemas).chain(components) {
+            let schema = serde_json::to_value(schema).unwrap();
+            match published.get(&name) {
+                Some(earlier) if *earlier != schema => {
+                    clashes.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    published.insert(name, schema);
+                }
+            }
+        }
+        assert!(published.len() > 20, "expected the API's schemas, got {:?}", published.keys());
+        assert!(clashes.is_empty(), "schema names published by more than one type: {clashes:?}");
+    }
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(api().1).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        let dangling: Vec<&String> = found
+            .iter()
+            .filter(|r| r.strip_prefix("#/components/schemas/").is_none_or(|name| !schemas.contains_key(name)))
+            .collect();
+        assert!(!found.is_empty());
+        assert!(dangling.is_empty(), "references to no schema: {dangling:?}");
     }
 }

@@ -156,7 +156,7 @@ pub struct Filter {
     pub before: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
+#[derive(Debug, Clone, FromRow)]
 pub struct EntryRow {
     pub id: i64,
     pub at: i64,
@@ -173,6 +173,7 @@ pub struct EntryRow {
 
 /// An entry as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct EntryView {
     pub id: i64,
     pub at: String,
@@ -211,7 +212,9 @@ impl From<EntryRow> for EntryView {
     }
 }
 
+/// A page of the audit log, newest first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditPage)]
 pub struct Page {
     pub entries: Vec<EntryView>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
