@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::AppJson;
 use crate::app::AppState;
 use crate::auth::Agent;
-use crate::error::{Error, ErrorBody, Result};
+use crate::error::{Error, Result};
 use crate::firewall::agent::AgentAllowlist;
 use crate::firewall::allowlist;
 use crate::firewall::brokers::{self, Report, StatusReport};
@@ -26,8 +26,7 @@ pub struct PollQuery {
                    version differs from `after` (or `after` is absent); otherwise holds the request until a \
                    change or `firewall.long_poll_secs`, then answers 204.",
     params(PollQuery),
-    responses((status = 200, body = AgentAllowlist), (status = 204, description = "no change during the hold"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AgentAllowlist), (status = 204, description = "no change during the hold")))]
 pub async fn poll_allowlist(
     _: Agent,
     State(state): State<AppState>,
@@ -67,8 +66,7 @@ pub async fn poll_allowlist(
 #[utoipa::path(post, path = "/agent/status", tag = "agent",
     description = "An agent reports the allowlist version its broker enforces (and its last error).",
     request_body = StatusReport,
-    responses((status = 204, description = "recorded"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "recorded")))]
 pub async fn report_status(
     Agent(agent): Agent,
     State(state): State<AppState>,

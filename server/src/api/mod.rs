@@ -6,6 +6,7 @@ mod allowlist;
 mod audit;
 mod bundle;
 mod credentials;
+mod doc;
 mod live;
 mod streaming;
 mod tenants;
@@ -77,7 +78,9 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
 /// The API routes together with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = routes().into_iter().fold(OpenApiRouter::new(), OpenApiRouter::routes);
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts()
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();
+    doc::add_error_responses(&mut openapi);
+    (router, openapi)
 }
 
 pub fn router() -> Router<AppState> {
@@ -196,5 +199,55 @@ mod tests {
             .collect();
         assert!(!found.is_empty());
         assert!(dangling.is_empty(), "references to no schema: {dangling:?}");
+    }
+
+    /// The answers that follow from a route's shape are documented on every operation, every
+    /// response has the description OpenAPI requires, and tenant ids carry their range.
+    #[test]
+    fn every_operation_documents_its_errors() {
+        let doc = serde_json::to_value(api().1).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let params = operation["parameters"].as_array().cloned().unwrap_or_default();
+                let names: BTreeSet<String> = params.iter().map(|p| format!("{} {}", p["in"], p["name"])).collect();
+                if names.len() != params.len() {
+                    missing.push(format!("{method} {path}: a parameter listed twice"));
+                }
+                for id in params.iter().filter(|p| p["name"] == "id" && p["in"] == "path") {
+                    if id["schema"]["minimum"] != 1 || id["schema"]["maximum"] != 999_999 {
+                        missing.push(format!("{method} {path}: the range of the tenant id"));
+                    }
+                }
+                let mut expected = vec!["401", "403", "500"];
+                if params.iter().any(|p| p["in"] == "path") {
+                    expected.push("404");
+                }
+                if !params.is_empty() {
+                    expected.push("422");
+                }
+                if operation.get("requestBody").is_some() {
+                    expected.extend(["400", "408", "413", "415", "422"]);
+                }
+                let responses = operation["responses"].as_object().unwrap();
+                for status in expected {
+                    if !responses.contains_key(status) {
+                        missing.push(format!("{method} {path}: {status}"));
+                    }
+                }
+                for (status, response) in responses {
+                    if response["description"].as_str().is_none_or(str::is_empty) {
+                        missing.push(format!("{method} {path}: description of {status}"));
+                    }
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                        if schema != "#/components/schemas/ErrorBody" {
+                            missing.push(format!("{method} {path}: error body of {status}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented: {missing:#?}");
     }
 }

@@ -141,19 +141,37 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Only entries about this tenant.
+    #[param(minimum = 1, maximum = 999999)]
     pub tenant: Option<i64>,
     /// Only this actor (email or token name), exact.
     pub actor: Option<String>,
     /// Only actions containing this text, e.g. `credentials` or `sign-in`.
     pub action: Option<String>,
     /// From this time on, RFC 3339 or unix seconds.
+    #[param(schema_with = time_schema)]
     pub since: Option<String>,
     /// Before this time, RFC 3339 or unix seconds.
+    #[param(schema_with = time_schema)]
     pub until: Option<String>,
     /// Page size, 1..=500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Pagination cursor: entries with an id below this (the previous page's `next_before`).
     pub before: Option<i64>,
+}
+
+/// What `since` and `until` accept: an RFC 3339 time or unix seconds.
+fn time_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .description(Some("an RFC 3339 time or unix seconds"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^-?[0-9]{1,18}$")))
+        .into()
 }
 
 #[derive(Debug, Clone, FromRow)]
