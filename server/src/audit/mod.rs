@@ -251,6 +251,11 @@ fn parse_time(field: &str, text: &str) -> Result<i64> {
 /// Entries matching `filter` that `caller` may read, newest first. Tenant callers see only
 /// entries about their own tenant, whatever the filter says; agents see none.
 pub async fn list(db: &SqlitePool, caller: &Principal, filter: &Filter) -> Result<Page> {
+    if let Some(t) = filter.tenant
+        && TenantId::parse(t).is_err()
+    {
+        return Err(Error::invalid("tenant", format!("tenant must be between 1 and {}, got {t}", TenantId::MAX)));
+    }
     let tenant = match caller.role() {
         Role::Operator => filter.tenant,
         Role::Tenant => {
