@@ -1,13 +1,13 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::AppJson;
+use super::{AppJson, AppQuery};
 use crate::app::AppState;
 use crate::auth::Agent;
 use crate::error::{Error, Result};
@@ -16,6 +16,7 @@ use crate::firewall::allowlist;
 use crate::firewall::brokers::{self, Report, StatusReport};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PollQuery {
     /// The version the agent enforces; omit when it enforces none yet.
     after: Option<String>,
@@ -30,7 +31,7 @@ pub struct PollQuery {
 pub async fn poll_allowlist(
     _: Agent,
     State(state): State<AppState>,
-    Query(query): Query<PollQuery>,
+    AppQuery(query): AppQuery<PollQuery>,
 ) -> Result<Response> {
     let after = match query.after.as_deref() {
         None => None,

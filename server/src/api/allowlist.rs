@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
 use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{ErrorBody, Result};
@@ -73,7 +73,7 @@ pub async fn replace_allowlist(
 pub async fn remove_entry(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path((_id, entry)): Path<(String, String)>,
+    AppPath((_id, entry)): AppPath<(String, String)>,
 ) -> Result<StatusCode> {
     let entry = EntryRef::parse(&entry)?;
     let removed = allowlist::remove(&state.db, id, entry).await?;

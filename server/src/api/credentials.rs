@@ -1,7 +1,8 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
+use super::AppPath;
 use super::doc::TenantPath;
 use crate::app::AppState;
 use crate::auth::TenantScope;
@@ -41,7 +42,7 @@ pub async fn rotate_credential(
 pub async fn revoke_credential(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path((_id, k)): Path<(String, String)>,
+    AppPath((_id, k)): AppPath<(String, String)>,
 ) -> Result<Json<CredentialView>> {
     let k = k
         .parse::<i64>()

@@ -47,7 +47,6 @@ const INTERNAL: &str = "internal error; the details are in the server log";
 pub fn add_error_responses(openapi: &mut OpenApi) {
     for item in openapi.paths.paths.values_mut() {
         for operation in operations(item) {
-            drop_repeated_parameters(operation);
             let takes_body = operation.request_body.is_some();
             let params_in: Vec<ParameterIn> = operation
                 .parameters
@@ -87,22 +86,6 @@ pub fn add_error_responses(openapi: &mut OpenApi) {
             }
         }
     }
-}
-
-/// utoipa also lists the parameters of a handler's `Path<String>` extractor, after those of the
-/// annotation; the annotation's come first and carry the range, so later repeats are dropped.
-fn drop_repeated_parameters(operation: &mut Operation) {
-    let Some(parameters) = operation.parameters.as_mut() else { return };
-    let mut seen = Vec::new();
-    parameters.retain(|p| match p {
-        RefOr::T(p) => {
-            let key = (p.name.clone(), p.parameter_in.clone());
-            let first = !seen.contains(&key);
-            seen.push(key);
-            first
-        }
-        RefOr::Ref(_) => true,
-    });
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

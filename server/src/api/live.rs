@@ -1,10 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
 use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
@@ -35,7 +35,7 @@ pub struct LiveTail {
 pub async fn set_live_tail(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<LiveTail>,
 ) -> Result<Json<LiveTail>> {
     let id = TenantId::parse_str(&id)?;

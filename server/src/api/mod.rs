@@ -14,7 +14,8 @@ mod tokens;
 pub mod users;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -99,6 +100,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(AppJson(value)),
             Err(rejection) => Err(json_error(rejection)),
+        }
+    }
+}
+
+/// `Path` whose rejections (a segment that is not UTF-8 once decoded) use the API's error body.
+pub struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(AppPath(value)),
+            Err(rejection) => Err(Error::invalid("path", rejection.body_text())),
+        }
+    }
+}
+
+/// `Query` whose rejections (a repeated or mistyped parameter) use the API's error body.
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(AppQuery(value)),
+            Err(rejection) => Err(Error::invalid("query", rejection.body_text())),
         }
     }
 }
@@ -213,6 +242,14 @@ mod tests {
                 let names: BTreeSet<String> = params.iter().map(|p| format!("{} {}", p["in"], p["name"])).collect();
                 if names.len() != params.len() {
                     missing.push(format!("{method} {path}: a parameter listed twice"));
+                }
+                let segments: BTreeSet<String> = path
+                    .split('/')
+                    .filter_map(|s| Some(format!("\"path\" \"{}\"", s.strip_prefix('{')?.strip_suffix('}')?)))
+                    .collect();
+                let in_path: BTreeSet<String> = names.iter().filter(|n| n.starts_with("\"path\"")).cloned().collect();
+                if segments != in_path {
+                    missing.push(format!("{method} {path}: path parameters {in_path:?}"));
                 }
                 for id in params.iter().filter(|p| p["name"] == "id" && p["in"] == "path") {
                     if id["schema"]["minimum"] != 1 || id["schema"]["maximum"] != 999_999 {

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::app::AppState;
@@ -8,8 +8,8 @@ use crate::error::{ErrorBody, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
 use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::kafka::check::{self, CheckResult};
 use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::streaming::{self, StreamingStatus};
@@ -66,7 +66,7 @@ pub async fn deactivate(
 pub async fn change(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<ChangeStreaming>,
 ) -> Result<Json<StreamingStatus>> {
     let id = TenantId::parse_str(&id)?;

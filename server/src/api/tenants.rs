@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
 use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
@@ -54,7 +54,11 @@ pub async fn get_tenant(
 #[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(TenantPath),
     responses((status = 204, description = "deleted"),
         (status = 409, description = "streaming still active", body = ErrorBody)))]
-pub async fn delete_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn delete_tenant(
+    _: Operator,
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode> {
     let id = TenantId::parse_str(&id)?;
     tenants::delete(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,10 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::tokens::{self, TokenView};
 use crate::auth::{Caller, Role};
@@ -60,7 +60,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     Caller(caller): Caller,
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    AppPath(token): AppPath<String>,
 ) -> Result<Json<TokenView>> {
     let id = token
         .parse::<i64>()

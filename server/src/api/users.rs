@@ -1,10 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::users::{self, Email, UserView};
 use crate::auth::{Operator, Role};
@@ -84,7 +84,7 @@ pub async fn invite(
 pub async fn change_user(
     _: Operator,
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    AppPath(user): AppPath<String>,
     AppJson(body): AppJson<ChangeUser>,
 ) -> Result<Json<UserView>> {
     let id =
