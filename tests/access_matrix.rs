@@ -314,6 +314,9 @@ async fn tenants_read_only_their_own_audit_entries() {
     let (status, body) = f.app.op(Method::GET, "/api/v1/audit?since=yesterday", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "since");
+    let (status, body) = f.app.op(Method::GET, "/api/v1/audit?tenant=0", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "tenant");
 
     // The log refuses to be rewritten.
     assert!(sqlx::query("delete from audit_log").execute(&f.app.state.db).await.is_err());

@@ -117,6 +117,17 @@ async fn tenant_crud_and_bad_input() {
         assert_eq!(got, status, "{path}: {body}");
         assert!(body["error"]["message"].is_string());
     }
+    // An undecodable path segment or a repeated query parameter gets the error body too.
+    for (method, path, token) in [
+        (Method::DELETE, "/api/v1/tenants/%FF", app.operator.as_str()),
+        (Method::DELETE, "/api/v1/tokens/%FF", app.operator.as_str()),
+        (Method::GET, "/api/v1/audit?limit=1&limit=2", app.operator.as_str()),
+        (Method::GET, "/api/v1/agent/allowlist?after=1&after=2", app.agent.as_str()),
+    ] {
+        let (got, body) = app.call(method, path, Some(token), None).await;
+        assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid", "{path}: {body}");
+    }
 
     let (status, _) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

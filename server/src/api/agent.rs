@@ -1,13 +1,13 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::AppJson;
+use super::{AppJson, AppQuery};
 use crate::app::AppState;
 use crate::auth::Agent;
 use crate::error::{Error, ErrorBody, Result};
@@ -16,6 +16,7 @@ use crate::firewall::allowlist;
 use crate::firewall::brokers::{self, Report, StatusReport};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PollQuery {
     /// The version the agent enforces; omit when it enforces none yet.
     after: Option<String>,
@@ -26,12 +27,11 @@ pub struct PollQuery {
                    version differs from `after` (or `after` is absent); otherwise holds the request until a \
                    change or `firewall.long_poll_secs`, then answers 204.",
     params(PollQuery),
-    responses((status = 200, body = AgentAllowlist), (status = 204, description = "no change during the hold"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AgentAllowlist), (status = 204, description = "no change during the hold")))]
 pub async fn poll_allowlist(
     _: Agent,
     State(state): State<AppState>,
-    Query(query): Query<PollQuery>,
+    AppQuery(query): AppQuery<PollQuery>,
 ) -> Result<Response> {
     let after = match query.after.as_deref() {
         None => None,
@@ -68,7 +68,7 @@ pub async fn poll_allowlist(
     description = "An agent reports the allowlist version its broker enforces (and its last error), for the \
                    broker its token is bound to.",
     request_body = StatusReport,
-    responses((status = 204, description = "recorded"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "recorded"),
         (status = 403, description = "another broker than the token's, or a token bound to none", body = ErrorBody),
         (status = 422, description = "bad input, or a version the server never published", body = ErrorBody)))]
 pub async fn report_status(

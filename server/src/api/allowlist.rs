@@ -1,10 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{ErrorBody, Result};
@@ -12,9 +13,8 @@ use crate::firewall::allowlist::{self, AllowlistView, EntryInput, EntryRef, Entr
 
 #[utoipa::path(get, path = "/tenants/{id}/allowlist", tag = "allowlist",
     description = "The tenant's allowlist; each entry says on how many brokers it is applied.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = AllowlistView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = AllowlistView)))]
 pub async fn list_allowlist(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -25,10 +25,9 @@ pub async fn list_allowlist(
 #[utoipa::path(post, path = "/tenants/{id}/allowlist", tag = "allowlist",
     description = "Add an IPv4/IPv6 address or CIDR. Host bits are cleared; adding a listed address again \
                    is a no-op answered with 200.",
-    params(("id" = i64, Path, description = "tenant id")), request_body = EntryInput,
+    params(TenantPath), request_body = EntryInput,
     responses((status = 201, body = EntryView), (status = 200, description = "already listed", body = EntryView),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "bad address, too broad, or the tenant's list is full", body = ErrorBody)))]
+        (status = 422, description = "invalid body, bad address, too broad, or the tenant's list is full", body = ErrorBody)))]
 pub async fn add_entry(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -52,9 +51,8 @@ pub struct ReplaceAllowlist {
 
 #[utoipa::path(put, path = "/tenants/{id}/allowlist", tag = "allowlist",
     description = "Replace the whole list. Entries already listed keep their id and note; duplicates collapse.",
-    params(("id" = i64, Path, description = "tenant id")), request_body = ReplaceAllowlist,
-    responses((status = 200, body = AllowlistView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath), request_body = ReplaceAllowlist,
+    responses((status = 200, body = AllowlistView)))]
 pub async fn replace_allowlist(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -70,13 +68,12 @@ pub async fn replace_allowlist(
 
 #[utoipa::path(delete, path = "/tenants/{id}/allowlist/{entry}", tag = "allowlist",
     description = "Remove an entry, named by its id or its address (URL-encode the `/` of a CIDR).",
-    params(("id" = i64, Path, description = "tenant id"), ("entry" = String, Path, description = "entry id or address")),
-    responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath, ("entry" = String, Path, description = "entry id or address")),
+    responses((status = 204, description = "removed")))]
 pub async fn remove_entry(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path((_id, entry)): Path<(String, String)>,
+    AppPath((_id, entry)): AppPath<(String, String)>,
 ) -> Result<StatusCode> {
     let entry = EntryRef::parse(&entry)?;
     let removed = allowlist::remove(&state.db, id, entry).await?;

@@ -1,17 +1,34 @@
 use axum::extract::State;
 use axum::response::IntoResponse;
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::doc::TenantPath;
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{ErrorBody, Result};
 
+/// The schema of the zip's bytes: a binary string, not the array of numbers `Vec<u8>` would be.
+struct ZipArchive;
+
+impl PartialSchema for ZipArchive {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for ZipArchive {}
+
 #[utoipa::path(get, path = "/tenants/{id}/bundle.zip", tag = "bundle",
     description = "The zip with the newest active credential and prefilled consumer configurations.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, description = "zip archive", content_type = "application/zip", body = Vec<u8>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "streaming not active or no active credential", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, description = "zip archive", content_type = "application/zip", body = inline(ZipArchive)),
+        (status = 409, description = "streaming not active or no active credential", body = ErrorBody)))]
 pub async fn download_bundle(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,

@@ -1,7 +1,9 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
+use super::AppPath;
+use super::doc::TenantPath;
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{Error, ErrorBody, Result};
@@ -9,9 +11,8 @@ use crate::pki::credentials::{self, CredentialView};
 use crate::tenants;
 
 #[utoipa::path(get, path = "/tenants/{id}/credentials", tag = "credentials",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = [CredentialView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = [CredentialView])))]
 pub async fn list_credentials(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -23,10 +24,9 @@ pub async fn list_credentials(
 
 #[utoipa::path(post, path = "/tenants/{id}/credentials", tag = "credentials",
     description = "Rotate: issue credential k+1. Earlier credentials keep working until revoked or expired.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 201, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 201, body = CredentialView),
+        (status = 409, description = "streaming not active", body = ErrorBody)))]
 pub async fn rotate_credential(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -37,13 +37,12 @@ pub async fn rotate_credential(
 
 #[utoipa::path(delete, path = "/tenants/{id}/credentials/{k}", tag = "credentials",
     description = "Revoke credential k. Idempotent.",
-    params(("id" = i64, Path, description = "tenant id"), ("k" = i64, Path, description = "credential number")),
-    responses((status = 200, body = CredentialView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath, ("k" = i64, Path, minimum = 1, description = "credential number")),
+    responses((status = 200, body = CredentialView)))]
 pub async fn revoke_credential(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
-    Path((_id, k)): Path<(String, String)>,
+    AppPath((_id, k)): AppPath<(String, String)>,
 ) -> Result<Json<CredentialView>> {
     let k = k
         .parse::<i64>()

@@ -1,9 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
@@ -14,10 +15,9 @@ use crate::tenants::TenantId;
     description = "Consumer groups under c<N>_ with lag per partition, throughput of c<N> and c<N>_waf, \
                    a bounded sample of the newest records (unless turned off), and the WAF rules and \
                    client addresses seen most in the last hour.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = LiveView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, description = "no Kafka cluster configured", body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = LiveView),
+        (status = 503, description = "no Kafka cluster configured, or it cannot be reached", body = ErrorBody)))]
 pub async fn live_view(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<LiveView>> {
     Ok(Json(live::view(&state, id).await?))
 }
@@ -30,13 +30,12 @@ pub struct LiveTail {
 
 #[utoipa::path(put, path = "/tenants/{id}/streaming/live-tail", tag = "streaming",
     description = "Turn the live tail of the tenant's records on or off (operators).",
-    params(("id" = i64, Path, description = "tenant id")), request_body = LiveTail,
-    responses((status = 200, body = LiveTail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath), request_body = LiveTail,
+    responses((status = 200, body = LiveTail)))]
 pub async fn set_live_tail(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<LiveTail>,
 ) -> Result<Json<LiveTail>> {
     let id = TenantId::parse_str(&id)?;

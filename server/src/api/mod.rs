@@ -6,6 +6,7 @@ mod allowlist;
 mod audit;
 mod bundle;
 mod credentials;
+mod doc;
 mod live;
 mod streaming;
 mod tenants;
@@ -13,13 +14,14 @@ mod tokens;
 pub mod users;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::app::AppState;
@@ -49,33 +51,37 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every API route with its OpenAPI description, one entry per path.
+fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
+    vec![
+        routes!(tenants::list_tenants, tenants::create_tenant),
+        routes!(tenants::get_tenant, tenants::delete_tenant),
+        routes!(streaming::activate, streaming::status, streaming::deactivate, streaming::change),
+        routes!(streaming::check),
+        routes!(credentials::list_credentials, credentials::rotate_credential),
+        routes!(credentials::revoke_credential),
+        routes!(bundle::download_bundle),
+        routes!(streaming::list_partition_requests, streaming::request_partitions),
+        routes!(tokens::list_tokens, tokens::create_token),
+        routes!(tokens::revoke_token),
+        routes!(users::list_users, users::invite_user),
+        routes!(users::change_user),
+        routes!(audit::list_audit),
+        routes!(live::live_view),
+        routes!(live::set_live_tail),
+        routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist),
+        routes!(allowlist::remove_entry),
+        routes!(agent::poll_allowlist),
+        routes!(agent::report_status),
+    ]
+}
+
 /// The API routes together with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(
-            "/api/v1",
-            OpenApiRouter::new()
-                .routes(routes!(tenants::list_tenants, tenants::create_tenant))
-                .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
-                .routes(routes!(streaming::activate, streaming::status, streaming::deactivate, streaming::change))
-                .routes(routes!(streaming::check))
-                .routes(routes!(credentials::list_credentials, credentials::rotate_credential))
-                .routes(routes!(credentials::revoke_credential))
-                .routes(routes!(bundle::download_bundle))
-                .routes(routes!(streaming::list_partition_requests, streaming::request_partitions))
-                .routes(routes!(tokens::list_tokens, tokens::create_token))
-                .routes(routes!(tokens::revoke_token))
-                .routes(routes!(users::list_users, users::invite_user))
-                .routes(routes!(users::change_user))
-                .routes(routes!(audit::list_audit))
-                .routes(routes!(live::live_view))
-                .routes(routes!(live::set_live_tail))
-                .routes(routes!(allowlist::list_allowlist, allowlist::add_entry, allowlist::replace_allowlist))
-                .routes(routes!(allowlist::remove_entry))
-                .routes(routes!(agent::poll_allowlist))
-                .routes(routes!(agent::report_status)),
-        )
-        .split_for_parts()
+    let v1 = routes().into_iter().fold(OpenApiRouter::new(), OpenApiRouter::routes);
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();
+    doc::add_error_responses(&mut openapi);
+    (router, openapi)
 }
 
 pub fn router() -> Router<AppState> {
@@ -94,6 +100,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(AppJson(value)),
             Err(rejection) => Err(json_error(rejection)),
+        }
+    }
+}
+
+/// `Path` whose rejections (a segment that is not UTF-8 once decoded) use the API's error body.
+pub struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(AppPath(value)),
+            Err(rejection) => Err(Error::invalid("path", rejection.body_text())),
+        }
+    }
+}
+
+/// `Query` whose rejections (a repeated or mistyped parameter) use the API's error body.
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(AppQuery(value)),
+            Err(rejection) => Err(Error::invalid("query", rejection.body_text())),
         }
     }
 }
@@ -127,7 +161,12 @@ fn field_of(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    use super::{ApiDoc, api, field_of, routes};
 
     #[test]
     fn names_the_field_of_serde_errors() {
@@ -139,5 +178,113 @@ mod tests {
         let unknown =
             "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
         assert_eq!(field_of(unknown).as_deref(), Some("nmae"));
+    }
+
+    /// Two Rust types publishing one schema name overwrite each other in the document, and the
+    /// answers of one route are then checked against the other type's schema.
+    #[test]
+    fn schema_names_are_unique() {
+        let mut published: BTreeMap<String, Value> = BTreeMap::new();
+        let mut clashes = BTreeSet::new();
+        let components = ApiDoc::openapi().components.unwrap_or_default().schemas;
+        for (name, schema) in routes().into_iter().flat_map(|(schemas, _, _)| schemas).chain(components) {
+            let schema = serde_json::to_value(schema).unwrap();
+            match published.get(&name) {
+                Some(earlier) if *earlier != schema => {
+                    clashes.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    published.insert(name, schema);
+                }
+            }
+        }
+        assert!(published.len() > 20, "expected the API's schemas, got {:?}", published.keys());
+        assert!(clashes.is_empty(), "schema names published by more than one type: {clashes:?}");
+    }
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(api().1).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        let dangling: Vec<&String> = found
+            .iter()
+            .filter(|r| r.strip_prefix("#/components/schemas/").is_none_or(|name| !schemas.contains_key(name)))
+            .collect();
+        assert!(!found.is_empty());
+        assert!(dangling.is_empty(), "references to no schema: {dangling:?}");
+    }
+
+    /// The answers that follow from a route's shape are documented on every operation, every
+    /// response has the description OpenAPI requires, and tenant ids carry their range.
+    #[test]
+    fn every_operation_documents_its_errors() {
+        let doc = serde_json::to_value(api().1).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let params = operation["parameters"].as_array().cloned().unwrap_or_default();
+                let names: BTreeSet<String> = params.iter().map(|p| format!("{} {}", p["in"], p["name"])).collect();
+                if names.len() != params.len() {
+                    missing.push(format!("{method} {path}: a parameter listed twice"));
+                }
+                let segments: BTreeSet<String> = path
+                    .split('/')
+                    .filter_map(|s| Some(format!("\"path\" \"{}\"", s.strip_prefix('{')?.strip_suffix('}')?)))
+                    .collect();
+                let in_path: BTreeSet<String> = names.iter().filter(|n| n.starts_with("\"path\"")).cloned().collect();
+                if segments != in_path {
+                    missing.push(format!("{method} {path}: path parameters {in_path:?}"));
+                }
+                for id in params.iter().filter(|p| p["name"] == "id" && p["in"] == "path") {
+                    if id["schema"]["minimum"] != 1 || id["schema"]["maximum"] != 999_999 {
+                        missing.push(format!("{method} {path}: the range of the tenant id"));
+                    }
+                }
+                let mut expected = vec!["401", "403", "500"];
+                if params.iter().any(|p| p["in"] == "path") {
+                    expected.push("404");
+                }
+                if !params.is_empty() {
+                    expected.push("422");
+                }
+                if operation.get("requestBody").is_some() {
+                    expected.extend(["400", "408", "413", "415", "422"]);
+                }
+                let responses = operation["responses"].as_object().unwrap();
+                for status in expected {
+                    if !responses.contains_key(status) {
+                        missing.push(format!("{method} {path}: {status}"));
+                    }
+                }
+                for (status, response) in responses {
+                    if response["description"].as_str().is_none_or(str::is_empty) {
+                        missing.push(format!("{method} {path}: description of {status}"));
+                    }
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                        if schema != "#/components/schemas/ErrorBody" {
+                            missing.push(format!("{method} {path}: error body of {status}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented: {missing:#?}");
     }
 }

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::app::AppState;
@@ -8,7 +8,8 @@ use crate::error::{ErrorBody, Result};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::kafka::check::{self, CheckResult};
 use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::streaming::{self, StreamingStatus};
@@ -24,11 +25,9 @@ pub struct ChangeStreaming {
 
 #[utoipa::path(put, path = "/tenants/{id}/streaming", tag = "streaming",
     description = "Activate streaming: records topics c<N> and c<N>_waf and issues credential 1. Idempotent.",
-    params(("id" = i64, Path, description = "tenant id")),
+    params(TenantPath),
     responses((status = 201, description = "activated now", body = StreamingStatus),
-        (status = 200, description = "was already active", body = StreamingStatus),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 200, description = "was already active", body = StreamingStatus)))]
 pub async fn activate(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -38,9 +37,8 @@ pub async fn activate(
 }
 
 #[utoipa::path(get, path = "/tenants/{id}/streaming", tag = "streaming",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = StreamingStatus)))]
 pub async fn status(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -50,9 +48,8 @@ pub async fn status(
 
 #[utoipa::path(delete, path = "/tenants/{id}/streaming", tag = "streaming",
     description = "Deactivate streaming: every credential is revoked. Idempotent.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = StreamingStatus)))]
 pub async fn deactivate(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -62,14 +59,14 @@ pub async fn deactivate(
 
 #[utoipa::path(patch, path = "/tenants/{id}/streaming", tag = "streaming",
     description = "Increase the partitions of both topics (in place). A decrease is refused with 422.",
-    params(("id" = i64, Path, description = "tenant id")), request_body = ChangeStreaming,
-    responses((status = 200, body = StreamingStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(TenantPath), request_body = ChangeStreaming,
+    responses((status = 200, body = StreamingStatus),
+        (status = 409, description = "streaming not active", body = ErrorBody),
+        (status = 422, description = "the body is invalid, or partitions are out of range or lower than today", body = ErrorBody)))]
 pub async fn change(
     _: Operator,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<ChangeStreaming>,
 ) -> Result<Json<StreamingStatus>> {
     let id = TenantId::parse_str(&id)?;
@@ -81,10 +78,9 @@ pub async fn change(
     description = "Connectivity self-test: connects to the public listener with the tenant's newest credential \
                    and reads the metadata of c<N>. Answers ok, denied or unreachable with details. One check \
                    runs per tenant at a time, and `max_concurrent_checks` in all; others get 429.",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = CheckResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "streaming not active or no credential", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+    params(TenantPath),
+    responses((status = 200, body = CheckResult),
+        (status = 409, description = "streaming not active or no credential", body = ErrorBody),
         (status = 429, description = "a check of this tenant, or too many checks, already running", body = ErrorBody)))]
 pub async fn check(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<CheckResult>> {
     Ok(Json(check::run(&state, id).await?))
@@ -98,13 +94,13 @@ pub struct RequestPartitions {
     pub partitions: i64,
     /// Why, for the operators (at most 500 characters).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub note: String,
 }
 
 #[utoipa::path(get, path = "/tenants/{id}/streaming/partition-requests", tag = "streaming",
-    params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = [PartitionRequest]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath),
+    responses((status = 200, body = [PartitionRequest])))]
 pub async fn list_partition_requests(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -115,9 +111,8 @@ pub async fn list_partition_requests(
 
 #[utoipa::path(post, path = "/tenants/{id}/streaming/partition-requests", tag = "streaming",
     description = "Ask the operators for more partitions (tenants cannot change them directly).",
-    params(("id" = i64, Path, description = "tenant id")), request_body = RequestPartitions,
-    responses((status = 201, body = PartitionRequest), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(TenantPath), request_body = RequestPartitions,
+    responses((status = 201, body = PartitionRequest)))]
 pub async fn request_partitions(
     TenantScope { caller, id }: TenantScope,
     State(state): State<AppState>,

@@ -1,10 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::doc::TenantPath;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::{Operator, TenantScope};
 use crate::error::{ErrorBody, Result};
@@ -16,21 +17,20 @@ pub struct CreateTenant {
     /// Numeric tenant id, 1..=999999; the topic will be `c<id>`.
     #[schema(example = 83, minimum = 1, maximum = 999999)]
     pub id: i64,
-    /// Display name, 1..=100 characters.
-    #[schema(example = "Acme")]
+    /// Display name, 1..=100 characters of printable text (surrounding spaces are trimmed).
+    #[schema(example = "Acme", min_length = 1, max_length = 100)]
     pub name: String,
 }
 
 #[utoipa::path(get, path = "/tenants", tag = "tenants",
-    responses((status = 200, body = [TenantView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TenantView])))]
 pub async fn list_tenants(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<TenantView>>> {
     let rows = tenants::list(&state.db).await?;
     Ok(Json(rows.into_iter().map(TenantView::from).collect()))
 }
 
 #[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = CreateTenant,
-    responses((status = 201, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "tenant exists", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TenantView), (status = 409, description = "tenant exists", body = ErrorBody)))]
 pub async fn create_tenant(
     _: Operator,
     State(state): State<AppState>,
@@ -42,9 +42,8 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
-#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(TenantPath),
+    responses((status = 200, body = TenantView)))]
 pub async fn get_tenant(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
@@ -52,11 +51,14 @@ pub async fn get_tenant(
     Ok(Json(tenants::get(&state.db, id).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(("id" = i64, Path, description = "tenant id")),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "streaming still active", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
-pub async fn delete_tenant(_: Operator, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+#[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(TenantPath),
+    responses((status = 204, description = "deleted"),
+        (status = 409, description = "streaming still active", body = ErrorBody)))]
+pub async fn delete_tenant(
+    _: Operator,
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode> {
     let id = TenantId::parse_str(&id)?;
     let version = tenants::delete(&state.db, id).await?;
     // The tenant's allowlist entries went with it: brokers drop them now, not at the next poll.

@@ -1,10 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::tokens::{self, TokenView};
 use crate::auth::{Caller, Role};
@@ -39,15 +39,14 @@ pub struct CreatedToken {
 
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     description = "API tokens the caller may manage (operators: all; tenants: their tenant's), by prefix only.",
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TokenView])))]
 pub async fn list_tokens(Caller(caller): Caller, State(state): State<AppState>) -> Result<Json<Vec<TokenView>>> {
     let rows = tokens::visible_to(&state.db, &caller).await?;
     Ok(Json(rows.into_iter().map(TokenView::from).collect()))
 }
 
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "no such tenant", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 404, description = "no such tenant", body = ErrorBody)))]
 pub async fn create_token(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -61,13 +60,12 @@ pub async fn create_token(
 
 #[utoipa::path(delete, path = "/tokens/{token}", tag = "tokens",
     description = "Revoke a token; it stops working at once. Idempotent.",
-    params(("token" = i64, Path, description = "token id")),
-    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("token" = i64, Path, minimum = 1, description = "token id")),
+    responses((status = 200, body = TokenView)))]
 pub async fn revoke_token(
     Caller(caller): Caller,
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    AppPath(token): AppPath<String>,
 ) -> Result<Json<TokenView>> {
     let id = token
         .parse::<i64>()

@@ -1,10 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppJson;
+use super::{AppJson, AppPath};
 use crate::app::AppState;
 use crate::auth::users::{self, Email, UserView};
 use crate::auth::{Operator, Role};
@@ -40,16 +40,15 @@ pub struct ChangeUser {
 }
 
 #[utoipa::path(get, path = "/users", tag = "users",
-    responses((status = 200, body = [UserView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [UserView])))]
 pub async fn list_users(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<UserView>>> {
     Ok(Json(users::list(&state.db).await?.iter().map(UserView::from).collect()))
 }
 
 #[utoipa::path(post, path = "/users", tag = "users", request_body = InviteUser,
     description = "Invite a user: returns a one-time link where the user chooses a password.",
-    responses((status = 201, body = InvitedUser), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "no such tenant", body = ErrorBody),
-        (status = 409, description = "email taken", body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InvitedUser), (status = 404, description = "no such tenant", body = ErrorBody),
+        (status = 409, description = "email taken", body = ErrorBody)))]
 pub async fn invite_user(
     _: Operator,
     State(state): State<AppState>,
@@ -80,13 +79,12 @@ pub async fn invite(
 }
 
 #[utoipa::path(patch, path = "/users/{user}", tag = "users", request_body = ChangeUser,
-    params(("user" = i64, Path, description = "user id")),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("user" = i64, Path, minimum = 1, description = "user id")),
+    responses((status = 200, body = UserView)))]
 pub async fn change_user(
     _: Operator,
     State(state): State<AppState>,
-    Path(user): Path<String>,
+    AppPath(user): AppPath<String>,
     AppJson(body): AppJson<ChangeUser>,
 ) -> Result<Json<UserView>> {
     let id =

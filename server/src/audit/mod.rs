@@ -288,22 +288,40 @@ async fn finish(db: &SqlitePool, entry: &Entry, staged: &[(i64, Option<i64>)]) -
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Only entries about this tenant.
+    #[param(minimum = 1, maximum = 999999)]
     pub tenant: Option<i64>,
     /// Only this actor (email or token name), exact.
     pub actor: Option<String>,
     /// Only actions containing this text, e.g. `credentials` or `sign-in`.
     pub action: Option<String>,
     /// From this time on, RFC 3339 or unix seconds.
+    #[param(schema_with = time_schema)]
     pub since: Option<String>,
     /// Before this time, RFC 3339 or unix seconds.
+    #[param(schema_with = time_schema)]
     pub until: Option<String>,
     /// Page size, 1..=500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Pagination cursor: entries with an id below this (the previous page's `next_before`).
     pub before: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
+/// What `since` and `until` accept: an RFC 3339 time or unix seconds.
+fn time_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    OneOfBuilder::new()
+        .description(Some("an RFC 3339 time or unix seconds"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^-?[0-9]{1,18}$")))
+        .into()
+}
+
+#[derive(Debug, Clone, FromRow)]
 pub struct EntryRow {
     pub id: i64,
     pub at: i64,
@@ -320,6 +338,7 @@ pub struct EntryRow {
 
 /// An entry as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct EntryView {
     pub id: i64,
     pub at: String,
@@ -358,7 +377,9 @@ impl From<EntryRow> for EntryView {
     }
 }
 
+/// A page of the audit log, newest first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditPage)]
 pub struct Page {
     pub entries: Vec<EntryView>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
@@ -377,6 +398,11 @@ fn parse_time(field: &str, text: &str) -> Result<i64> {
 /// Entries matching `filter` that `caller` may read, newest first. Tenant callers see only
 /// entries about their own tenant, whatever the filter says; agents see none.
 pub async fn list(db: &SqlitePool, caller: &Principal, filter: &Filter) -> Result<Page> {
+    if let Some(t) = filter.tenant
+        && TenantId::parse(t).is_err()
+    {
+        return Err(Error::invalid("tenant", format!("tenant must be between 1 and {}, got {t}", TenantId::MAX)));
+    }
     let tenant = match caller.role() {
         Role::Operator => filter.tenant,
         Role::Tenant => {

@@ -195,6 +195,7 @@ pub struct EntryRow {
 
 /// An entry as the API and dashboard show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AllowlistEntry)]
 pub struct EntryView {
     pub id: i64,
     #[schema(example = "203.0.113.7/32")]
