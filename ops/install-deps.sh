@@ -33,6 +33,14 @@ if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore confluent-kafka
 fi
 
+# The OpenAPI conformance test: schemathesis fuzzes the served document, openapi-spec-validator
+# checks it is valid OpenAPI. Pinned: the test's expectations follow their checks.
+if ! schemathesis --version 2>/dev/null | grep -q 'version 4.32.5$' || ! command -v openapi-spec-validator >/dev/null; then
+  echo "install-deps: pip install schemathesis openapi-spec-validator"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'
+fi
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ ! -d "$here/tests/browser/node_modules/playwright-core" ]]; then
   echo "install-deps: npm ci (playwright-core for the browser test)"
