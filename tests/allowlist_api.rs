@@ -45,6 +45,18 @@ async fn poll(app: &TestApp, after: Option<i64>) -> (StatusCode, Value) {
     app.call(Method::GET, &path, Some(&app.agent.clone()), None).await
 }
 
+/// A long poll for versions after `after`, answered in the background; the client gives up
+/// after `patience`.
+fn spawn_poll(app: &TestApp, after: i64, patience: Duration) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let agent = app.agent.clone();
+    let url = app.url(&format!("/api/v1/agent/allowlist?after={after}"));
+    tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(patience).build().unwrap();
+        let resp = client.get(url).bearer_auth(agent).send().await.unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    })
+}
+
 /// Reports with `token` (an agent token) a body naming `broker`.
 async fn report_with(app: &TestApp, token: &str, broker: &str, version: i64) -> (StatusCode, Value) {
     let body = json!({"broker_id": broker, "version": version, "entries": 1, "error": null});
@@ -211,15 +223,7 @@ async fn agents_long_poll_and_report_what_they_applied() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(older["version"], v1);
 
-    let waiting = {
-        let agent = app.agent.clone();
-        let url = app.url(&format!("/api/v1/agent/allowlist?after={v1}"));
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-            let resp = client.get(url).bearer_auth(agent).send().await.unwrap();
-            (resp.status(), resp.json::<Value>().await.unwrap())
-        })
-    };
+    let waiting = spawn_poll(&app, v1, Duration::from_secs(30));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, added) = add(&app, "203.0.113.5").await;
     let (status, woken) = waiting.await.unwrap();
@@ -453,16 +457,8 @@ async fn deleting_a_tenant_wakes_the_agents_long_polls() {
     add(&app, "198.51.100.7").await;
     let (_, current) = poll(&app, None).await;
     let v = current["version"].as_i64().unwrap();
-    let waiting = {
-        let agent = app.agent.clone();
-        let url = app.url(&format!("/api/v1/agent/allowlist?after={v}"));
-        tokio::spawn(async move {
-            // Far less patience than the 120 s hold: an answer means the delete woke the poll.
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-            let resp = client.get(url).bearer_auth(agent).send().await.unwrap();
-            (resp.status(), resp.json::<Value>().await.unwrap())
-        })
-    };
+    // Far less patience than the 120 s hold: an answer means the delete woke the poll.
+    let waiting = spawn_poll(&app, v, Duration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, body) = app.op(Method::DELETE, "/api/v1/tenants/83", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");

@@ -254,8 +254,8 @@ impl Monitor {
             .collect();
         let mut ends = BTreeMap::new();
         for topic in [tenant.topic(), tenant.waf_topic()] {
-            for (partition, _, high) in self.watermarks(&topic)? {
-                ends.insert((topic.clone(), partition), high);
+            for (partition, low, high) in self.watermarks(&topic)? {
+                ends.insert((topic.clone(), partition), (low, high));
             }
         }
         let mut out = Vec::new();
@@ -266,21 +266,31 @@ impl Monitor {
                 tpl.add_partition(topic, *partition);
             }
             let committed = consumer.committed_offsets(tpl, self.timeout).context("reading committed offsets")?;
-            let partitions: Vec<PartitionLag> = committed
-                .elements()
+            let elements = committed.elements();
+            // Topics the group reads: those it committed on. A partition of such a topic without a
+            // commit yet (no record reached it in the group's first run) starts at the oldest
+            // record, as every bundle config says, so all it holds is lag.
+            let consumed: std::collections::BTreeSet<String> = elements
                 .iter()
-                .filter_map(|e| match e.offset() {
-                    Offset::Offset(committed) => {
-                        let high = ends[&(e.topic().to_owned(), e.partition())];
-                        Some(PartitionLag {
-                            topic: e.topic().to_owned(),
-                            partition: e.partition(),
-                            committed,
-                            high_watermark: high,
-                            lag: lag(committed, high),
-                        })
-                    }
-                    _ => None,
+                .filter(|e| matches!(e.offset(), Offset::Offset(_)))
+                .map(|e| e.topic().to_owned())
+                .collect();
+            let partitions: Vec<PartitionLag> = elements
+                .iter()
+                .filter_map(|e| {
+                    let (low, high) = ends[&(e.topic().to_owned(), e.partition())];
+                    let committed = match e.offset() {
+                        Offset::Offset(committed) => committed,
+                        _ if consumed.contains(e.topic()) => low,
+                        _ => return None,
+                    };
+                    Some(PartitionLag {
+                        topic: e.topic().to_owned(),
+                        partition: e.partition(),
+                        committed,
+                        high_watermark: high,
+                        lag: lag(committed, high),
+                    })
                 })
                 .collect();
             let total_lag = partitions.iter().map(|p| p.lag).sum();
