@@ -55,13 +55,6 @@ pub fn outcome(status: u16) -> &'static str {
     }
 }
 
-pub async fn append(db: &SqlitePool, e: &Entry) -> Result<()> {
-    let mut tx = db.begin().await?;
-    insert(&mut tx, e, now()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 async fn insert(conn: &mut SqliteConnection, e: &Entry, at: i64) -> Result<()> {
     sqlx::query(
         "insert into audit_log (at, actor, role, tenant_id, source, action, target, outcome, status, detail) \

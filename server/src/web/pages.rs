@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
@@ -133,11 +133,11 @@ fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Re
 /// Whether the browser says the form was posted from another site. Browsers send
 /// `Sec-Fetch-Site` and `Origin` on form posts; clients that send neither (scripts) pass.
 fn cross_site(headers: &HeaderMap) -> bool {
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return !matches!(site, "same-origin" | "none");
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site.as_str(), "same-origin" | "none");
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
+    match (text("origin"), text("host")) {
         (Some(origin), Some(host)) => {
             origin == "null" || origin.split_once("://").is_none_or(|(_, authority)| authority != host)
         }
