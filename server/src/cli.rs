@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::auth::{self, Role};
 use crate::config::Config;
 use crate::firewall::brokers::BrokerId;
-use crate::pki::{Ca, Kek, KeyAlgorithm, PrivateKey};
+use crate::pki::{Kek, KeyAlgorithm, PrivateKey};
+use crate::state::AppState;
 use crate::tenants::TenantId;
 
 #[derive(Debug, Parser)]
@@ -280,9 +281,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn open_db_only(config: &Config) -> anyhow::Result<sqlx::SqlitePool> {
-    crate::db::private_dir(&config.data_dir)?;
-    crate::db::connect(&config.database_url()).await
+/// The store alone, for commands that need neither the CA nor Kafka.
+async fn open_db_only(config: &Config) -> anyhow::Result<crate::store::Store> {
+    crate::store::private_dir(&config.data_dir)?;
+    crate::store::Store::open(&config.database_url(), Default::default()).await
 }
 
 async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
@@ -297,7 +299,7 @@ async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
             let cert = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let name = name.unwrap_or_else(|| config.ca.name.clone());
-            let ca = Ca::import(&db, &kek, &name, &cert, &key, replace).await?;
+            let ca = crate::authority::import(&db, &kek, &name, &cert, &key, replace).await?;
             println!("Imported CA {:?} ({}), valid until {}", ca.name, ca.algorithm, ca.not_after);
         }
         CaCommand::IssueServer { hosts, out, days, key_algorithm } => {

@@ -1,11 +1,6 @@
-//! The one error type of request handlers. Client errors carry a message naming the problem;
-//! server errors are logged in full and answered with a generic message.
-
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+//! The one error type of outflow's domain. Client errors carry a message naming the problem;
+//! server errors keep their cause for the log. Only the HTTP edge (`http::error`) turns them
+//! into status codes and bodies.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,9 +21,10 @@ pub enum Error {
     /// Input that parsed but is not acceptable; `field` names the offending input.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
-    /// A request body that is not the JSON the route expects (status 415, 413 or 422).
+    /// A request body that is not the JSON the route expects, with the HTTP status the edge
+    /// found fitting (415, 413, 400 or 422).
     #[error("{1}")]
-    BadBody(StatusCode, String),
+    BadBody(u16, String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -42,32 +38,9 @@ impl Error {
         Self::Invalid { field: field.into(), message: message.into() }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BadBody(status, _) => *status,
-            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::TooManyRequests(_) => "too_many_requests",
-            Self::Unavailable(_) => "unavailable",
-            Self::Invalid { .. } => "invalid",
-            Self::BadBody(..) => "invalid_body",
-            Self::Database(_) | Self::Internal(_) => "internal",
-        }
+    /// Whether the fault is the server's (logged in full, answered generically).
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Internal(_))
     }
 
     /// The message safe to show a client: never the details of a server error.
@@ -76,38 +49,5 @@ impl Error {
             Self::Database(_) | Self::Internal(_) => "internal error; the details are in the server log".into(),
             other => other.to_string(),
         }
-    }
-
-    fn log_if_server_error(&self) {
-        if self.status().is_server_error() {
-            tracing::error!(error = ?self, "request failed");
-        }
-    }
-}
-
-/// Error body: `{"error": {"code": "...", "message": "...", "field": "..."}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-    /// The input field at fault, for `invalid` errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        self.log_if_server_error();
-        let field = match &self {
-            Self::Invalid { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        let body = ErrorBody { error: ErrorDetail { code: self.code().into(), message: self.public_message(), field } };
-        (self.status(), Json(body)).into_response()
     }
 }

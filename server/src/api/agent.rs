@@ -7,13 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{AppJson, AppQuery};
-use crate::app::AppState;
-use crate::auth::Agent;
-use crate::error::{Error, ErrorBody, Result};
+use crate::error::{Error, Result};
 use crate::firewall::agent::AgentAllowlist;
 use crate::firewall::allowlist;
 use crate::firewall::brokers::{self, Report, StatusReport};
+use crate::http::Agent;
+use crate::http::ErrorBody;
+use crate::http::{AppJson, AppQuery};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -42,12 +43,12 @@ pub async fn poll_allowlist(
                 .ok_or_else(|| Error::invalid("after", format!("after must be a version number, got {text:?}")))?,
         ),
     };
-    let mut changes = state.allowlist.subscribe();
+    let mut changes = state.store.signals().subscribe_allowlist();
     let hold = tokio::time::sleep(Duration::from_secs(state.config.firewall.long_poll_secs));
     tokio::pin!(hold);
     let mut last_look = false;
     loop {
-        let (version, entries) = allowlist::snapshot(&state.db).await?;
+        let (version, entries) = allowlist::snapshot(&state.store).await?;
         // "Differs", not "is newer": a server restored from an older backup must still win.
         if after != Some(version) {
             return Ok(Json(AgentAllowlist { version, entries }).into_response());
@@ -57,9 +58,8 @@ pub async fn poll_allowlist(
         }
         tokio::select! {
             changed = changes.wait_for(|v| *v > version) => last_look = changed.is_err(),
-            // One more read at the end: deleting a tenant bumps the version without a signal.
             () = &mut hold => last_look = true,
-            () = state.allowlist.stopping() => last_look = true,
+            () = state.store.signals().stopping() => last_look = true,
         }
     }
 }
@@ -78,6 +78,6 @@ pub async fn report_status(
 ) -> Result<StatusCode> {
     let report = Report::parse(&input)?;
     let broker = report.broker_for(agent.broker().as_ref())?;
-    brokers::record(&state.db, &broker, &report, &agent.name).await?;
+    brokers::record(&state.store, &broker, &report, &agent.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,11 +5,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::doc::TenantPath;
-use super::{AppJson, AppPath};
-use crate::app::AppState;
-use crate::auth::TenantScope;
-use crate::error::{ErrorBody, Result};
+use crate::error::Result;
 use crate::firewall::allowlist::{self, AllowlistView, EntryInput, EntryRef, EntryView, NewEntry};
+use crate::http::ErrorBody;
+use crate::http::TenantScope;
+use crate::http::{AppJson, AppPath};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/tenants/{id}/allowlist", tag = "allowlist",
     description = "The tenant's allowlist; each entry says on how many brokers it is applied.",
@@ -19,7 +20,7 @@ pub async fn list_allowlist(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<AllowlistView>> {
-    Ok(Json(allowlist::list(&state.db, id, &state.config.firewall).await?))
+    Ok(Json(allowlist::list(&state.store, id, &state.config.firewall).await?))
 }
 
 #[utoipa::path(post, path = "/tenants/{id}/allowlist", tag = "allowlist",
@@ -34,10 +35,7 @@ pub async fn add_entry(
     AppJson(input): AppJson<EntryInput>,
 ) -> Result<(StatusCode, Json<EntryView>)> {
     let entry = NewEntry::parse(&input, &state.config.firewall, "")?;
-    let added = allowlist::add(&state.db, id, &entry, &state.config.firewall).await?;
-    if added.changed {
-        state.allowlist.committed(added.version);
-    }
+    let added = allowlist::add(&state.store, id, &entry, &state.config.firewall).await?;
     let status = if added.changed { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(added.value)))
 }
@@ -59,10 +57,7 @@ pub async fn replace_allowlist(
     AppJson(input): AppJson<ReplaceAllowlist>,
 ) -> Result<Json<AllowlistView>> {
     let entries = NewEntry::parse_list(&input.entries, &state.config.firewall)?;
-    let replaced = allowlist::replace(&state.db, id, &entries, &state.config.firewall).await?;
-    if replaced.changed {
-        state.allowlist.committed(replaced.version);
-    }
+    let replaced = allowlist::replace(&state.store, id, &entries, &state.config.firewall).await?;
     Ok(Json(replaced.value))
 }
 
@@ -76,7 +71,6 @@ pub async fn remove_entry(
     AppPath((_id, entry)): AppPath<(String, String)>,
 ) -> Result<StatusCode> {
     let entry = EntryRef::parse(&entry)?;
-    let removed = allowlist::remove(&state.db, id, entry).await?;
-    state.allowlist.committed(removed.version);
+    allowlist::remove(&state.store, id, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }

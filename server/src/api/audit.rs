@@ -1,11 +1,11 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::AppQuery;
-use crate::app::AppState;
 use crate::audit::{self, Filter, Page};
-use crate::auth::Caller;
 use crate::error::Result;
+use crate::http::AppQuery;
+use crate::http::Caller;
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/audit", tag = "audit",
     description = "The audit log, newest first. Tenant accounts see only entries about their own tenant.",
@@ -16,5 +16,5 @@ pub async fn list_audit(
     State(state): State<AppState>,
     AppQuery(filter): AppQuery<Filter>,
 ) -> Result<Json<Page>> {
-    Ok(Json(audit::list(&state.db, &caller, &filter).await?))
+    Ok(Json(audit::list(&state.store, &caller, &filter).await?))
 }

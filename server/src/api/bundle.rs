@@ -6,9 +6,10 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use utoipa::{PartialSchema, ToSchema};
 
 use super::doc::TenantPath;
-use crate::app::AppState;
-use crate::auth::TenantScope;
-use crate::error::{ErrorBody, Result};
+use crate::error::Result;
+use crate::http::ErrorBody;
+use crate::http::TenantScope;
+use crate::state::AppState;
 
 /// The schema of the zip's bytes: a binary string, not the array of numbers `Vec<u8>` would be.
 struct ZipArchive;
@@ -33,5 +34,5 @@ pub async fn download_bundle(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse> {
-    Ok(crate::bundle::zip_response(id, crate::bundle::for_tenant(&state, id).await?))
+    Ok(crate::http::zip_response(id, state.bundle(id).await?))
 }

@@ -2,13 +2,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppPath;
 use super::doc::TenantPath;
-use crate::app::AppState;
-use crate::auth::TenantScope;
-use crate::error::{Error, ErrorBody, Result};
-use crate::pki::credentials::{self, CredentialView};
+use crate::error::{Error, Result};
+use crate::http::AppPath;
+use crate::http::ErrorBody;
+use crate::http::TenantScope;
+use crate::state::AppState;
 use crate::tenants;
+use crate::tenants::credentials::{self, CredentialView};
 
 #[utoipa::path(get, path = "/tenants/{id}/credentials", tag = "credentials",
     params(TenantPath),
@@ -17,8 +18,8 @@ pub async fn list_credentials(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CredentialView>>> {
-    tenants::get(&state.db, id).await?;
-    let rows = credentials::list(&state.db, id).await?;
+    tenants::get(&state.store, id).await?;
+    let rows = credentials::list(&state.store, id).await?;
     Ok(Json(rows.iter().map(CredentialView::from).collect()))
 }
 
@@ -31,7 +32,7 @@ pub async fn rotate_credential(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<CredentialView>)> {
-    let row = credentials::rotate(&state, id).await?;
+    let row = credentials::rotate(&state.store, &state.issuer, id).await?;
     Ok((StatusCode::CREATED, Json(CredentialView::from(&row))))
 }
 
@@ -49,6 +50,6 @@ pub async fn revoke_credential(
         .ok()
         .filter(|k| *k >= 1)
         .ok_or_else(|| Error::invalid("k", format!("credential number must be a positive integer, got {k:?}")))?;
-    let row = credentials::revoke(&state, id, k).await?;
+    let row = credentials::revoke(&state.store, id, k).await?;
     Ok(Json(CredentialView::from(&row)))
 }

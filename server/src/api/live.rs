@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::doc::TenantPath;
-use super::{AppJson, AppPath};
-use crate::app::AppState;
-use crate::auth::{Operator, TenantScope};
-use crate::error::{ErrorBody, Result};
-use crate::kafka::live::{self, LiveView};
+use crate::error::Result;
+use crate::http::ErrorBody;
+use crate::http::{AppJson, AppPath};
+use crate::http::{Operator, TenantScope};
+use crate::kafka::live::LiveView;
+use crate::state::AppState;
 use crate::tenants::TenantId;
 
 #[utoipa::path(get, path = "/tenants/{id}/streaming/live", tag = "streaming",
@@ -19,7 +20,7 @@ use crate::tenants::TenantId;
     responses((status = 200, body = LiveView),
         (status = 503, description = "no Kafka cluster configured, or it cannot be reached", body = ErrorBody)))]
 pub async fn live_view(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<LiveView>> {
-    Ok(Json(live::view(&state, id).await?))
+    Ok(Json(state.live_view(id).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -39,6 +40,6 @@ pub async fn set_live_tail(
     AppJson(body): AppJson<LiveTail>,
 ) -> Result<Json<LiveTail>> {
     let id = TenantId::parse_str(&id)?;
-    live::set_tail_enabled(&state, id, body.enabled).await?;
+    crate::tenants::set_live_tail(&state.store, id, body.enabled).await?;
     Ok(Json(body))
 }

@@ -13,19 +13,15 @@ mod tenants;
 mod tokens;
 pub mod users;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::error::{Error, ErrorBody};
+use crate::http::ErrorBody;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -90,75 +86,6 @@ pub fn router() -> Router<AppState> {
     router.route("/api/v1/openapi.json", get(move || async move { Json(openapi) }))
 }
 
-/// `Json` whose rejections use the API's error body (422 naming the problem).
-pub struct AppJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
-    type Rejection = Error;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(AppJson(value)),
-            Err(rejection) => Err(json_error(rejection)),
-        }
-    }
-}
-
-/// `Path` whose rejections (a segment that is not UTF-8 once decoded) use the API's error body.
-pub struct AppPath<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(AppPath(value)),
-            Err(rejection) => Err(Error::invalid("path", rejection.body_text())),
-        }
-    }
-}
-
-/// `Query` whose rejections (a repeated or mistyped parameter) use the API's error body.
-pub struct AppQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(AppQuery(value)),
-            Err(rejection) => Err(Error::invalid("query", rejection.body_text())),
-        }
-    }
-}
-
-/// Turns a JSON rejection into an API error. Deserialization errors become `invalid` with the
-/// field named when serde names it ("missing field `name`", "id: invalid type ...").
-fn json_error(rejection: JsonRejection) -> Error {
-    let text = rejection.body_text();
-    if let JsonRejection::JsonDataError(_) = rejection
-        && let Some(field) = field_of(&text)
-    {
-        return Error::invalid(field, text);
-    }
-    Error::BadBody(rejection.status(), text)
-}
-
-fn field_of(message: &str) -> Option<String> {
-    let detail = message.split_once("target type: ").map_or(message, |(_, d)| d);
-    for marker in ["missing field `", "unknown field `"] {
-        if let Some((_, rest)) = detail.split_once(marker) {
-            return rest.split_once('`').map(|(field, _)| field.to_owned());
-        }
-    }
-    // serde_path_to_error prefixes the path: "id: invalid type: string ...".
-    detail
-        .split_once(": ")
-        .map(|(path, _)| path)
-        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -166,19 +93,7 @@ mod tests {
     use serde_json::Value;
     use utoipa::OpenApi;
 
-    use super::{ApiDoc, api, field_of, routes};
-
-    #[test]
-    fn names_the_field_of_serde_errors() {
-        let missing =
-            "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 8";
-        assert_eq!(field_of(missing).as_deref(), Some("name"));
-        let wrong = "Failed to deserialize the JSON body into the target type: id: invalid type: string \"x\", expected i64 at line 1 column 10";
-        assert_eq!(field_of(wrong).as_deref(), Some("id"));
-        let unknown =
-            "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected `id` or `name`";
-        assert_eq!(field_of(unknown).as_deref(), Some("nmae"));
-    }
+    use super::{ApiDoc, api, routes};
 
     /// Two Rust types publishing one schema name overwrite each other in the document, and the
     /// answers of one route are then checked against the other type's schema.

@@ -2,15 +2,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::app::AppState;
-use crate::auth::{Operator, TenantScope};
-use crate::error::{ErrorBody, Result};
+use crate::error::Result;
+use crate::http::ErrorBody;
+use crate::http::{Operator, TenantScope};
+use crate::state::AppState;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::doc::TenantPath;
-use super::{AppJson, AppPath};
-use crate::kafka::check::{self, CheckResult};
+use crate::http::{AppJson, AppPath};
+use crate::kafka::check::CheckResult;
 use crate::tenants::partition_requests::{self, PartitionRequest};
 use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{Partitions, TenantId};
@@ -32,7 +33,7 @@ pub async fn activate(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<StreamingStatus>)> {
-    let (status, activated) = streaming::activate(&state, id).await?;
+    let (status, activated) = streaming::activate(&state.store, &state.issuer, &state.published(), id).await?;
     Ok((if activated { StatusCode::CREATED } else { StatusCode::OK }, Json(status)))
 }
 
@@ -43,7 +44,7 @@ pub async fn status(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<StreamingStatus>> {
-    Ok(Json(streaming::status(&state, id).await?))
+    Ok(Json(streaming::status(&state.store, &state.published(), id).await?))
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}/streaming", tag = "streaming",
@@ -54,7 +55,7 @@ pub async fn deactivate(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<StreamingStatus>> {
-    Ok(Json(streaming::deactivate(&state, id).await?))
+    Ok(Json(streaming::deactivate(&state.store, &state.published(), id).await?))
 }
 
 #[utoipa::path(patch, path = "/tenants/{id}/streaming", tag = "streaming",
@@ -71,7 +72,7 @@ pub async fn change(
 ) -> Result<Json<StreamingStatus>> {
     let id = TenantId::parse_str(&id)?;
     let partitions = Partitions::parse(body.partitions)?;
-    Ok(Json(streaming::set_partitions(&state, id, partitions).await?))
+    Ok(Json(streaming::set_partitions(&state.store, &state.published(), id, partitions).await?))
 }
 
 #[utoipa::path(post, path = "/tenants/{id}/streaming/check", tag = "streaming",
@@ -83,7 +84,7 @@ pub async fn change(
         (status = 409, description = "streaming not active or no credential", body = ErrorBody),
         (status = 429, description = "a check of this tenant, or too many checks, already running", body = ErrorBody)))]
 pub async fn check(TenantScope { id, .. }: TenantScope, State(state): State<AppState>) -> Result<Json<CheckResult>> {
-    Ok(Json(check::run(&state, id).await?))
+    Ok(Json(state.check(id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,8 +106,8 @@ pub async fn list_partition_requests(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PartitionRequest>>> {
-    crate::tenants::get(&state.db, id).await?;
-    Ok(Json(partition_requests::list(&state.db, id).await?))
+    crate::tenants::get(&state.store, id).await?;
+    Ok(Json(partition_requests::list(&state.store, id).await?))
 }
 
 #[utoipa::path(post, path = "/tenants/{id}/streaming/partition-requests", tag = "streaming",
@@ -119,6 +120,6 @@ pub async fn request_partitions(
     AppJson(body): AppJson<RequestPartitions>,
 ) -> Result<(StatusCode, Json<PartitionRequest>)> {
     let partitions = Partitions::parse(body.partitions)?;
-    let request = partition_requests::file(&state.db, id, partitions, &body.note, &caller.name).await?;
+    let request = partition_requests::file(&state.store, id, partitions, &body.note, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }

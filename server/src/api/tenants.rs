@@ -5,10 +5,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::doc::TenantPath;
-use super::{AppJson, AppPath};
-use crate::app::AppState;
-use crate::auth::{Operator, TenantScope};
-use crate::error::{ErrorBody, Result};
+use crate::error::Result;
+use crate::http::ErrorBody;
+use crate::http::{AppJson, AppPath};
+use crate::http::{Operator, TenantScope};
+use crate::state::AppState;
 use crate::tenants::{self, TenantId, TenantName, TenantView};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,7 +26,7 @@ pub struct CreateTenant {
 #[utoipa::path(get, path = "/tenants", tag = "tenants",
     responses((status = 200, body = [TenantView])))]
 pub async fn list_tenants(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<TenantView>>> {
-    let rows = tenants::list(&state.db).await?;
+    let rows = tenants::list(&state.store).await?;
     Ok(Json(rows.into_iter().map(TenantView::from).collect()))
 }
 
@@ -38,7 +39,7 @@ pub async fn create_tenant(
 ) -> Result<(StatusCode, Json<TenantView>)> {
     let id = TenantId::parse(body.id)?;
     let name = TenantName::parse(&body.name)?;
-    let tenant = tenants::create(&state.db, id, &name).await?;
+    let tenant = tenants::create(&state.store, id, &name).await?;
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
@@ -48,7 +49,7 @@ pub async fn get_tenant(
     TenantScope { id, .. }: TenantScope,
     State(state): State<AppState>,
 ) -> Result<Json<TenantView>> {
-    Ok(Json(tenants::get(&state.db, id).await?.into()))
+    Ok(Json(tenants::get(&state.store, id).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(TenantPath),
@@ -60,8 +61,6 @@ pub async fn delete_tenant(
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode> {
     let id = TenantId::parse_str(&id)?;
-    let version = tenants::delete(&state.db, id).await?;
-    // The tenant's allowlist entries went with it: brokers drop them now, not at the next poll.
-    state.allowlist.committed(version);
+    tenants::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

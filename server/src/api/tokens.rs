@@ -4,11 +4,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppJson, AppPath};
-use crate::app::AppState;
+use crate::auth::Role;
 use crate::auth::tokens::{self, TokenView};
-use crate::auth::{Caller, Role};
-use crate::error::{Error, ErrorBody, Result};
+use crate::error::{Error, Result};
+use crate::http::Caller;
+use crate::http::ErrorBody;
+use crate::http::{AppJson, AppPath};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +43,7 @@ pub struct CreatedToken {
     description = "API tokens the caller may manage (operators: all; tenants: their tenant's), by prefix only.",
     responses((status = 200, body = [TokenView])))]
 pub async fn list_tokens(Caller(caller): Caller, State(state): State<AppState>) -> Result<Json<Vec<TokenView>>> {
-    let rows = tokens::visible_to(&state.db, &caller).await?;
+    let rows = tokens::visible_to(&state.store, &caller).await?;
     Ok(Json(rows.into_iter().map(TokenView::from).collect()))
 }
 
@@ -54,7 +56,7 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>)> {
     let role = body.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| Error::invalid("role", e))?;
     let owner = tokens::owner_for(&caller, role, body.tenant_id, body.broker_id.as_deref())?;
-    let (row, token) = tokens::create(&state.db, &owner, &body.name).await?;
+    let (row, token) = tokens::create(&state.store, &owner, &body.name).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, view: row.into() })))
 }
 
@@ -70,5 +72,5 @@ pub async fn revoke_token(
     let id = token
         .parse::<i64>()
         .map_err(|_| Error::invalid("token", format!("token id must be a number, got {token:?}")))?;
-    Ok(Json(tokens::revoke(&state.db, &caller, id).await?.into()))
+    Ok(Json(tokens::revoke(&state.store, &caller, id).await?.into()))
 }

@@ -4,11 +4,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppJson, AppPath};
-use crate::app::AppState;
+use crate::auth::Role;
 use crate::auth::users::{self, Email, UserView};
-use crate::auth::{Operator, Role};
-use crate::error::{Error, ErrorBody, Result};
+use crate::error::{Error, Result};
+use crate::http::ErrorBody;
+use crate::http::Operator;
+use crate::http::{AppJson, AppPath};
+use crate::state::AppState;
 use crate::tenants::{self, TenantId};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,7 +44,7 @@ pub struct ChangeUser {
 #[utoipa::path(get, path = "/users", tag = "users",
     responses((status = 200, body = [UserView])))]
 pub async fn list_users(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<UserView>>> {
-    Ok(Json(users::list(&state.db).await?.iter().map(UserView::from).collect()))
+    Ok(Json(users::list(&state.store).await?.iter().map(UserView::from).collect()))
 }
 
 #[utoipa::path(post, path = "/users", tag = "users", request_body = InviteUser,
@@ -72,9 +74,9 @@ pub async fn invite(
         other => other,
     })?;
     if let Some(t) = tenant {
-        tenants::get(&state.db, t).await?;
+        tenants::get(&state.store, t).await?;
     }
-    let (user, secret) = users::create(&state.db, &state.hashing, &email, role, tenant, None).await?;
+    let (user, secret) = users::create(&state.store, &state.hashing, &email, role, tenant, None).await?;
     Ok((user, format!("{}/invite/{secret}", state.config.public_url())))
 }
 
@@ -89,5 +91,5 @@ pub async fn change_user(
 ) -> Result<Json<UserView>> {
     let id =
         user.parse::<i64>().map_err(|_| Error::invalid("user", format!("user id must be a number, got {user:?}")))?;
-    Ok(Json(UserView::from(&users::set_disabled(&state.db, id, body.disabled).await?)))
+    Ok(Json(UserView::from(&users::set_disabled(&state.store, id, body.disabled).await?)))
 }

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::hmac;
 
-use crate::pki::random_password;
+use crate::secret::random_password;
 
 pub struct LoginCsrf {
     key: hmac::Key,

@@ -12,20 +12,17 @@ pub mod users;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRequestParts, RawPathParams};
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::firewall::brokers::BrokerId;
-use crate::pki::random_password;
+pub use crate::secret::constant_time_eq;
+use crate::secret::random_password;
+use crate::store::Store;
 use crate::tenants::TenantId;
 
-pub use session::{Session, WebSession};
+pub use session::Session;
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,131 +140,20 @@ pub fn new_secret() -> String {
 }
 
 /// Creates an operator token not owned by any user (automation).
-pub async fn create_token(db: &sqlx::SqlitePool, role: Role, name: &str) -> anyhow::Result<String> {
+pub async fn create_token(store: &Store, role: Role, name: &str) -> anyhow::Result<String> {
     anyhow::ensure!(role == Role::Operator, "a {role} token needs its tenant or broker: use tokens::create");
-    Ok(tokens::create(db, &tokens::Owner { role, tenant: None, broker: None, user_id: None }, name).await?.1)
+    Ok(tokens::create(store, &tokens::Owner { role, tenant: None, broker: None, user_id: None }, name).await?.1)
 }
 
 /// Creates an agent token that reports for `broker` only.
-pub async fn create_agent_token(db: &sqlx::SqlitePool, broker: &BrokerId, name: &str) -> anyhow::Result<String> {
+pub async fn create_agent_token(store: &Store, broker: &BrokerId, name: &str) -> anyhow::Result<String> {
     let owner = tokens::Owner { role: Role::Agent, tenant: None, broker: Some(broker.clone()), user_id: None };
-    Ok(tokens::create(db, &owner, name).await?.1)
+    Ok(tokens::create(store, &owner, name).await?.1)
 }
 
 /// The principal owning `token`, unless unknown, revoked, or its user is disabled.
-pub async fn authenticate(db: impl SqliteExecutor<'_>, token: &str) -> Result<Option<Principal>, Error> {
-    Ok(sqlx::query_as(
-        "select t.id as token_id, t.user_id, coalesce(u.email, t.name) as name, t.role, t.tenant_id, t.broker_id \
-         from api_tokens t left join users u on u.id = t.user_id \
-         where t.token_hash = ? and t.revoked_at is null and u.disabled_at is null",
-    )
-    .bind(hash_token(token))
-    .fetch_optional(db)
-    .await?)
-}
-
-/// Filled by the caller extractors, read by the audit middleware after the handler ran, so the
-/// audit log names exactly the principal the request was authorised as.
-#[derive(Debug, Clone, Default)]
-pub struct AuditActor(pub Arc<Mutex<Option<Principal>>>);
-
-impl AuditActor {
-    pub fn set(parts: &Parts, principal: &Principal) {
-        if let Some(slot) = parts.extensions.get::<AuditActor>() {
-            *slot.0.lock().expect("audit slot") = Some(principal.clone());
-        }
-    }
-
-    pub fn get(&self) -> Option<Principal> {
-        self.0.lock().expect("audit slot").clone()
-    }
-}
-
-/// Extractor for any authenticated API caller: 401 without a valid bearer token.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or(Error::Unauthorized)?;
-        let principal = authenticate(&state.db, token).await?.ok_or(Error::Unauthorized)?;
-        AuditActor::set(parts, &principal);
-        Ok(Caller(principal))
-    }
-}
-
-/// Extractor for API routes reserved to operators: 401 without a valid bearer token, 403 for
-/// a token of another role.
-#[derive(Debug, Clone)]
-pub struct Operator(pub Principal);
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
-        principal.require_operator()?;
-        Ok(Operator(principal))
-    }
-}
-
-/// Extractor for routes under `/tenants/{id}`: the caller (401 without a token), the parsed id
-/// (422), and the right to act on that tenant (403 for other tenants and agents).
-#[derive(Debug, Clone)]
-pub struct TenantScope {
-    pub caller: Principal,
-    pub id: TenantId,
-}
-
-impl FromRequestParts<AppState> for TenantScope {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
-        let id = tenant_path_param(parts, state).await?;
-        caller.may_access(id)?;
-        Ok(TenantScope { caller, id })
-    }
-}
-
-/// The `{id}` path parameter of a tenant route, parsed.
-async fn tenant_path_param(parts: &mut Parts, state: &AppState) -> Result<TenantId, Error> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| Error::invalid("id", "the route has no tenant id"))?;
-    let raw = params.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.to_owned());
-    TenantId::parse_str(raw.as_deref().unwrap_or_default())
-}
-
-/// Extractor for the firewall agents' routes: 401 without a valid bearer token, 403 for a token
-/// of another role (operators included: an agent token can do nothing else, and these routes
-/// are for agents only).
-#[derive(Debug, Clone)]
-pub struct Agent(pub Principal);
-
-impl FromRequestParts<AppState> for Agent {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
-        if principal.role() != Role::Agent {
-            return Err(Error::Forbidden("this route requires an agent token"));
-        }
-        Ok(Agent(principal))
-    }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, Error> {
+    crate::store::tokens::principal(store, &hash_token(token)).await
 }
 
 #[cfg(test)]
@@ -309,12 +195,5 @@ mod tests {
         assert!(principal(Role::Tenant, Some(83)).may_access(t84).is_err());
         assert!(principal(Role::Agent, None).may_access(t83).is_err());
         assert!(principal(Role::Tenant, Some(83)).require_operator().is_err());
-    }
-
-    #[test]
-    fn constant_time_compare() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -3,13 +3,15 @@
 //! that user.
 
 use serde::Serialize;
-use sqlx::{FromRow, SqliteExecutor};
 use utoipa::ToSchema;
 
 use super::{Principal, Role, hash_token, new_secret};
+use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::firewall::brokers::BrokerId;
-use crate::tenants::{TenantId, now, rfc3339};
+use crate::store::Store;
+use crate::store::tokens::{self as stored, NewToken};
+use crate::tenants::TenantId;
 
 /// What a new token may do and whom it belongs to.
 #[derive(Debug, Clone)]
@@ -23,21 +25,8 @@ pub struct Owner {
 }
 
 /// A token as listed: never the secret, only the prefix that identifies it.
-#[derive(Debug, Clone, Serialize, ToSchema, FromRow)]
-pub struct TokenRow {
-    pub id: i64,
-    pub name: String,
-    pub role: String,
-    pub tenant_id: Option<i64>,
-    pub broker_id: Option<String>,
-    pub user_id: Option<i64>,
-    /// The first characters of the token, to tell tokens apart.
-    pub prefix: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
+pub use crate::store::tokens::TokenRow;
 
-/// A token as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenView {
     #[schema(example = 7)]
@@ -80,15 +69,7 @@ fn parse_name(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-/// The columns of `TokenRow`, as a macro so queries stay `&'static str` (sqlx refuses dynamic SQL).
-macro_rules! columns {
-    () => {
-        "id, name, role, tenant_id, broker_id, user_id, prefix, created_at, revoked_at"
-    };
-}
-
-/// Creates a token; returns its row and the secret, which is not stored.
-pub async fn create(db: &sqlx::SqlitePool, owner: &Owner, name: &str) -> Result<(TokenRow, String)> {
+pub async fn create(store: &Store, owner: &Owner, name: &str) -> Result<(TokenRow, String)> {
     let name = parse_name(name)?;
     match (owner.role, owner.tenant) {
         (Role::Tenant, None) => return Err(Error::invalid("tenant_id", "a tenant token needs a tenant id")),
@@ -107,79 +88,33 @@ pub async fn create(db: &sqlx::SqlitePool, owner: &Owner, name: &str) -> Result<
         _ => {}
     }
     let secret = new_secret();
-    let mut tx = db.begin().await?;
-    let row: TokenRow = sqlx::query_as(concat!(
-        "insert into api_tokens (name, role, tenant_id, broker_id, user_id, token_hash, prefix, created_at) \
-         values (?, ?, ?, ?, ?, ?, ?, ?) returning ",
-        columns!()
-    ))
-    .bind(name)
-    .bind(owner.role.as_str())
-    .bind(owner.tenant.map(TenantId::get))
-    .bind(owner.broker.as_ref().map(BrokerId::as_str))
-    .bind(owner.user_id)
-    .bind(hash_token(&secret))
-    .bind(&secret[..super::TOKEN_PREFIX.len() + 6])
-    .bind(now())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
-        _ => Error::from(e),
-    })?;
-    let detail = format!("{} token {:?} ({})", owner.role.as_str(), row.name, row.prefix);
-    crate::audit::stage(&mut tx, owner.tenant, &detail).await?;
-    tx.commit().await?;
-    Ok((row, secret))
-}
-
-/// The tokens `caller` may see: every token for operators, the tenant's tokens for a tenant.
-pub async fn visible_to(db: impl SqliteExecutor<'_>, caller: &Principal) -> Result<Vec<TokenRow>> {
-    let rows = match caller.role() {
-        Role::Operator => {
-            sqlx::query_as(concat!("select ", columns!(), " from api_tokens order by id")).fetch_all(db).await?
-        }
-        Role::Tenant => {
-            sqlx::query_as(concat!(
-                "select ",
-                columns!(),
-                " from api_tokens where role = 'tenant' and tenant_id = ? order by id"
-            ))
-            .bind(caller.tenant_id)
-            .fetch_all(db)
-            .await?
-        }
-        Role::Agent => return Err(Error::Forbidden("agent tokens cannot manage tokens")),
+    let token = NewToken {
+        name,
+        role: owner.role.as_str(),
+        tenant_id: owner.tenant.map(TenantId::get),
+        broker_id: owner.broker.as_ref().map(BrokerId::as_str),
+        user_id: owner.user_id,
+        token_hash: hash_token(&secret),
+        prefix: &secret[..super::TOKEN_PREFIX.len() + 6],
     };
-    Ok(rows)
+    Ok((stored::create(store, &token).await?, secret))
 }
 
-/// Revokes token `id` if `caller` may see it; revoking twice is a no-op. Effective at once:
-/// every request looks the token up.
-pub async fn revoke(db: &sqlx::SqlitePool, caller: &Principal, id: i64) -> Result<TokenRow> {
-    if !visible_to(db, caller).await?.iter().any(|t| t.id == id) {
+pub async fn visible_to(store: &Store, caller: &Principal) -> Result<Vec<TokenRow>> {
+    match caller.role() {
+        Role::Operator => stored::list(store).await,
+        Role::Tenant => stored::list_of_tenant(store, caller.tenant_id).await,
+        Role::Agent => Err(Error::Forbidden("agent tokens cannot manage tokens")),
+    }
+}
+
+pub async fn revoke(store: &Store, caller: &Principal, id: i64) -> Result<TokenRow> {
+    if !visible_to(store, caller).await?.iter().any(|t| t.id == id) {
         return Err(Error::NotFound(format!("no token {id}")));
     }
-    let mut tx = db.begin().await?;
-    let row: TokenRow = sqlx::query_as(concat!(
-        "update api_tokens set revoked_at = coalesce(revoked_at, ?) where id = ? returning ",
-        columns!()
-    ))
-    .bind(now())
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    // Sessions started with the token end with it.
-    sqlx::query("delete from sessions where token_id = ?").bind(id).execute(&mut *tx).await?;
-    let tenant = row.tenant_id.map(TenantId::parse).transpose()?;
-    crate::audit::stage(&mut tx, tenant, &format!("token {:?} ({})", row.name, row.prefix)).await?;
-    tx.commit().await?;
-    Ok(row)
+    stored::revoke(store, id).await?.ok_or_else(|| Error::NotFound(format!("no token {id}")))
 }
 
-/// The owner of a token that `caller` asks for: operators choose role, tenant and broker (the
-/// role follows from a tenant or broker when not given), tenants get a token for their own
-/// tenant, agents none.
 pub fn owner_for(caller: &Principal, role: Option<Role>, tenant: Option<i64>, broker: Option<&str>) -> Result<Owner> {
     let tenant = tenant
         .map(TenantId::parse)

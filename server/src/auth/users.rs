@@ -3,13 +3,15 @@
 //! disabling ends its sessions and stops its tokens at once.
 
 use serde::Serialize;
-use sqlx::{FromRow, SqlitePool};
 use utoipa::ToSchema;
 
 use super::{Principal, Role, hash_token, password};
+use crate::clock::{now, rfc3339};
 use crate::error::{Error, Result};
-use crate::pki::random_password;
-use crate::tenants::{TenantId, now, rfc3339};
+use crate::secret::random_password;
+use crate::store::Store;
+use crate::store::users::{self as stored, NewUser};
+use crate::tenants::TenantId;
 
 /// How long an invitation link stays valid.
 pub const INVITE_DAYS: i64 = 7;
@@ -37,19 +39,8 @@ impl Email {
     }
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct UserRow {
-    pub id: i64,
-    pub email: String,
-    pub role: String,
-    pub tenant_id: Option<i64>,
-    pub password_hash: Option<String>,
-    pub invite_expires_at: Option<i64>,
-    pub disabled_at: Option<i64>,
-    pub created_at: i64,
-}
+pub use crate::store::users::UserRow;
 
-/// A user as the API and the dashboard show it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     pub id: i64,
@@ -84,37 +75,21 @@ impl From<&UserRow> for UserView {
     }
 }
 
-/// The columns of `UserRow`, as a macro so queries stay `&'static str` (sqlx refuses dynamic SQL).
-macro_rules! columns {
-    () => {
-        "id, email, role, tenant_id, password_hash, invite_expires_at, disabled_at, created_at"
-    };
+pub async fn list(store: &Store) -> Result<Vec<UserRow>> {
+    stored::list(store).await
 }
 
-pub async fn list(db: &SqlitePool) -> Result<Vec<UserRow>> {
-    Ok(sqlx::query_as(concat!("select ", columns!(), " from users order by id")).fetch_all(db).await?)
+pub async fn get(store: &Store, id: i64) -> Result<UserRow> {
+    stored::find(store, id).await?.ok_or_else(|| no_user(id))
 }
 
-pub async fn get(db: &SqlitePool, id: i64) -> Result<UserRow> {
-    sqlx::query_as(concat!("select ", columns!(), " from users where id = ?"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user {id}")))
+fn no_user(id: i64) -> Error {
+    Error::NotFound(format!("no user {id}"))
 }
 
-async fn get_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<UserRow> {
-    sqlx::query_as(concat!("select ", columns!(), " from users where id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user {id}")))
-}
-
-/// Creates a user and returns it with the one-time invitation secret (`/invite/<secret>`).
-/// With `password`, the account is ready at once and the secret is not needed.
+/// Creates a user with a password, or invited: then the returned secret is the invitation's.
 pub async fn create(
-    db: &SqlitePool,
+    store: &Store,
     hashing: &password::Hashing,
     email: &Email,
     role: Role,
@@ -135,112 +110,53 @@ pub async fn create(
         None => None,
     };
     let secret = random_password(32);
-    let mut tx = db.begin().await?;
-    let row: UserRow = sqlx::query_as(concat!(
-        "insert into users (email, role, tenant_id, password_hash, invite_hash, invite_expires_at, created_at) \
-         values (?, ?, ?, ?, ?, ?, ?) returning ",
-        columns!(),
-        ""
-    ))
-    .bind(email.as_str())
-    .bind(role.as_str())
-    .bind(tenant.map(TenantId::get))
-    .bind(&password_hash)
-    .bind(password_hash.is_none().then(|| hash_token(&secret)))
-    .bind(now() + INVITE_DAYS * 86_400)
-    .bind(now())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            Error::Conflict(format!("a user with email {} exists", email.as_str()))
-        }
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound("no such tenant".into()),
-        _ => Error::from(e),
-    })?;
-    crate::audit::stage(&mut tx, tenant, &format!("{} {}", role.as_str(), row.email)).await?;
-    tx.commit().await?;
-    Ok((row, secret))
+    let user = NewUser {
+        email: email.as_str(),
+        role: role.as_str(),
+        tenant_id: tenant.map(TenantId::get),
+        invite_hash: password_hash.is_none().then(|| hash_token(&secret)),
+        password_hash,
+        invite_expires_at: now() + INVITE_DAYS * 86_400,
+    };
+    Ok((stored::create(store, &user).await?, secret))
 }
 
-/// The invited user an invitation secret belongs to, if still valid.
-pub async fn by_invite(db: &SqlitePool, secret: &str) -> Result<UserRow> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from users where invite_hash = ? and invite_expires_at > ? and disabled_at is null"
-    ))
-    .bind(hash_token(secret))
-    .bind(now())
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(|| Error::NotFound("this invitation link is unknown, used or expired; ask for a new one".into()))
+pub async fn by_invite(store: &Store, secret: &str) -> Result<UserRow> {
+    stored::by_invite(store, &hash_token(secret))
+        .await?
+        .ok_or_else(|| Error::NotFound("this invitation link is unknown, used or expired; ask for a new one".into()))
 }
 
-/// Sets the password of an invited user and consumes the invitation.
 pub async fn accept_invite(
-    db: &SqlitePool,
+    store: &Store,
     hashing: &password::Hashing,
     secret: &str,
     new_password: String,
 ) -> Result<UserRow> {
-    let user = by_invite(db, secret).await?;
+    let user = by_invite(store, secret).await?;
     password::check_policy(&new_password)?;
     let hash = password::hash(hashing, new_password).await?;
-    let mut tx = db.begin().await?;
-    sqlx::query("update users set password_hash = ?, invite_hash = null, invite_expires_at = null where id = ?")
-        .bind(hash)
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
-    let user = get_in(&mut tx, user.id).await?;
-    let tenant = user.tenant_id.map(TenantId::parse).transpose()?;
-    crate::audit::name_actor(&user.email, &user.role, tenant);
-    crate::audit::stage(&mut tx, tenant, "").await?;
-    tx.commit().await?;
-    Ok(user)
+    stored::accept_invite(store, user.id, &hash).await
 }
 
-/// The active user with this email and password, if both match. Runs argon2 even for unknown
-/// accounts so timing does not reveal which exist.
+/// The enabled user with this email and password. The password is checked (against a dummy hash
+/// when there is no such user) either way, so timing does not tell which accounts exist.
 pub async fn verify_login(
-    db: &SqlitePool,
+    store: &Store,
     hashing: &password::Hashing,
     email: &str,
     password: &str,
 ) -> Result<Option<UserRow>> {
-    let user: Option<UserRow> =
-        sqlx::query_as(concat!("select ", columns!(), " from users where email = ? and disabled_at is null"))
-            .bind(email.trim())
-            .fetch_optional(db)
-            .await?;
+    let user = stored::enabled_by_email(store, email.trim()).await?;
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = password::verify(hashing, phc, password.to_owned()).await?;
     Ok(user.filter(|_| ok))
 }
 
-/// Disables (ending its sessions; its tokens stop authenticating) or re-enables a user.
-pub async fn set_disabled(db: &SqlitePool, id: i64, disabled: bool) -> Result<UserRow> {
-    get(db, id).await?;
-    let mut tx = db.begin().await?;
-    sqlx::query("update users set disabled_at = case when ? then coalesce(disabled_at, ?) else null end where id = ?")
-        .bind(disabled)
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if disabled {
-        sqlx::query("delete from sessions where user_id = ?").bind(id).execute(&mut *tx).await?;
-    }
-    let user = get_in(&mut tx, id).await?;
-    let tenant = user.tenant_id.map(TenantId::parse).transpose()?;
-    let detail = format!("{} {}", if disabled { "disabled" } else { "enabled" }, user.email);
-    crate::audit::stage(&mut tx, tenant, &detail).await?;
-    tx.commit().await?;
-    Ok(user)
+pub async fn set_disabled(store: &Store, id: i64, disabled: bool) -> Result<UserRow> {
+    stored::set_disabled(store, id, disabled).await?.ok_or_else(|| no_user(id))
 }
 
-/// The principal a signed-in user acts as.
 pub fn principal_of(user: &UserRow) -> Result<Principal> {
     Ok(Principal {
         token_id: None,

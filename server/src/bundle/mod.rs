@@ -7,20 +7,20 @@ use std::io::{Cursor, Write};
 
 use anyhow::Context;
 use askama::Template;
-use axum::http::header;
-use axum::response::IntoResponse;
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
 use pkcs8::LineEnding;
 use pkcs8::pkcs5::pbes2;
 use ring::rand::{SecureRandom, SystemRandom};
 use zip::write::SimpleFileOptions;
 
-use crate::app::AppState;
+use crate::clock::rfc3339;
+use crate::config::BundleConfig;
 use crate::error::{Error, Result};
-use crate::pki::Ca;
 use crate::pki::ca::pem_to_der;
-use crate::pki::credentials::{self, CredentialSecrets};
-use crate::tenants::{self, TenantId, rfc3339, streaming};
+use crate::pki::{Ca, Issuer};
+use crate::store::Store;
+use crate::tenants::credentials::{self, CredentialSecrets};
+use crate::tenants::{TenantId, streaming};
 
 // The templates' custom filters (`py`, `yaml`, `logstash`, `props`, `line`) resolve here.
 use self::escape::filters;
@@ -52,7 +52,14 @@ pub struct BundleData {
 }
 
 impl BundleData {
-    pub fn new(state: &AppState, tenant: TenantId, tenant_name: &str, secrets: &CredentialSecrets) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        tenant_name: &str,
+        secrets: &CredentialSecrets,
+        brokers: &[String],
+        ca_name: &str,
+        config: &BundleConfig,
+    ) -> Self {
         let t = tenant.topic();
         Self {
             tenant_id: tenant.get(),
@@ -65,16 +72,16 @@ impl BundleData {
             group_logstash: format!("{t}_logstash"),
             group_python: format!("{t}_python"),
             group_kcat: format!("{t}_kcat"),
-            brokers: state.config.brokers.clone(),
-            ca_name: state.ca.name.clone(),
-            ca_file: format!("{}.pem", state.ca.name),
+            brokers: brokers.to_vec(),
+            ca_name: ca_name.to_owned(),
+            ca_file: format!("{ca_name}.pem"),
             cert_file: format!("{t}.crt.pem"),
             key_file: format!("{t}.key.pem"),
             keystore_file: format!("{t}.keystore.p12"),
             truststore_file: "truststore.p12".into(),
             password: secrets.password.clone(),
-            filebeat_dir: state.config.bundle.filebeat_dir.clone(),
-            logstash_dir: state.config.bundle.logstash_dir.clone(),
+            filebeat_dir: config.filebeat_dir.clone(),
+            logstash_dir: config.logstash_dir.clone(),
             topic: t,
         }
     }
@@ -186,33 +193,27 @@ pub fn zip(files: &[(String, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
     Ok(zip.finish()?.into_inner())
 }
 
-/// The zip as an attachment named `c<N>.zip` (API and dashboard).
-pub fn zip_response(id: TenantId, bytes: Vec<u8>) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.zip\"", id.topic())),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        bytes,
-    )
-}
-
 /// The zip for a tenant's newest active credential (CPU-bound PBKDF2 runs off the runtime).
-pub async fn for_tenant(state: &AppState, tenant: TenantId) -> Result<Vec<u8>> {
-    let row = tenants::get(&state.db, tenant).await?;
-    streaming::require_active(state, tenant).await?;
-    let secrets = credentials::newest_active(state, tenant).await?.ok_or_else(|| {
+/// `brokers` are the published bootstrap addresses the configs point at.
+pub async fn for_tenant(
+    store: &Store,
+    issuer: &Issuer,
+    config: &BundleConfig,
+    brokers: &[String],
+    tenant: TenantId,
+) -> Result<Vec<u8>> {
+    let row = streaming::require_active(store, tenant).await?;
+    let secrets = credentials::newest_active(store, issuer, tenant).await?.ok_or_else(|| {
         Error::Conflict(format!("tenant {tenant} has no active credential; rotate to issue a new one"))
     })?;
-    let data = BundleData::new(state, tenant, &row.name, &secrets);
-    let ca = state.ca.clone();
-    let iterations = state.config.bundle.pbkdf2_iterations;
+    let data = BundleData::new(tenant, &row.name, &secrets, brokers, &issuer.ca.name, config);
+    let ca = issuer.ca.clone();
+    let iterations = config.pbkdf2_iterations;
     let cn = secrets.row.cn.clone();
     let bytes = tokio::task::spawn_blocking(move || zip(&files(&data, &ca, &secrets, iterations)?))
         .await
         .context("bundle task")??;
-    crate::audit::stage_read(&state.db, Some(tenant), &format!("credential {cn}")).await?;
+    crate::store::audit::stage_read(store, Some(tenant.get()), &format!("credential {cn}")).await?;
     Ok(bytes)
 }
 

@@ -3,11 +3,12 @@
 //! and only versions the server has published, so "applied on k of n" counts real brokers.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, SqlitePool};
 use utoipa::ToSchema;
 
+use crate::clock::{now, rfc3339};
 use crate::error::{Error, Result};
-use crate::tenants::{now, rfc3339};
+use crate::store::Store;
+use crate::store::firewall::{self as stored, AgentReport};
 
 /// A broker's name as its agent reports it: 1-64 letters, digits, `.`, `_`, `-` or `:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,60 +94,29 @@ impl Report {
 
 /// Records `report` for `broker` unless it claims a version the server never published; the
 /// first report of a broker makes it known (it then counts in "applied on k of n brokers").
-pub async fn record(db: &SqlitePool, broker: &BrokerId, report: &Report, token_name: &str) -> Result<()> {
-    let mut tx = db.begin().await?;
-    // One statement: the version check and the write see the same version.
-    let written = sqlx::query(
-        "insert into firewall_agents (broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name) \
-         select ?, ?, ?, ?, ?, ? where ? <= (select version from allowlist_version where id = 1) \
-         on conflict (broker_id) do update set applied_version = excluded.applied_version, \
-           applied_entries = excluded.applied_entries, last_error = excluded.last_error, \
-           last_contact_at = excluded.last_contact_at, token_name = excluded.token_name",
-    )
-    .bind(broker.as_str())
-    .bind(report.version)
-    .bind(report.entries)
-    .bind(&report.error)
-    .bind(now())
-    .bind(token_name)
-    .bind(report.version)
-    .execute(&mut *tx)
-    .await?;
-    if written.rows_affected() == 0 {
-        drop(tx);
-        let current = super::allowlist::version(db).await?;
-        return Err(Error::invalid(
+pub async fn record(store: &Store, broker: &BrokerId, report: &Report, token_name: &str) -> Result<()> {
+    let row = AgentReport {
+        broker: broker.as_str(),
+        version: report.version,
+        entries: report.entries,
+        error: report.error.as_deref(),
+        token_name,
+    };
+    stored::record_report(store, &row).await?.map_err(|current| {
+        Error::invalid(
             "version",
             format!("version {} was never published; the current version is {current}", report.version),
-        ));
-    }
-    let detail = format!("{} applied version {}", broker.as_str(), report.version);
-    crate::audit::stage(&mut tx, None, &detail).await?;
-    tx.commit().await?;
-    Ok(())
+        )
+    })
 }
 
 /// Forgets a decommissioned broker, so it no longer counts in "k of n".
-pub async fn forget(db: &SqlitePool, broker: &BrokerId) -> Result<()> {
-    let mut tx = db.begin().await?;
-    let deleted =
-        sqlx::query("delete from firewall_agents where broker_id = ?").bind(broker.as_str()).execute(&mut *tx).await?;
-    if deleted.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("no broker {:?} has reported", broker.as_str())));
+pub async fn forget(store: &Store, broker: &BrokerId) -> Result<()> {
+    if stored::forget_broker(store, broker.as_str()).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!("no broker {:?} has reported", broker.as_str())))
     }
-    crate::audit::stage(&mut tx, None, broker.as_str()).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, FromRow)]
-struct BrokerRow {
-    broker_id: String,
-    applied_version: i64,
-    applied_entries: i64,
-    last_error: Option<String>,
-    last_contact_at: i64,
-    token_name: String,
 }
 
 /// A broker as the brokers page shows it.
@@ -166,13 +136,8 @@ pub struct BrokerView {
 }
 
 /// Every known broker, by id, judged against `current` version and the stale threshold.
-pub async fn list(db: &SqlitePool, current: i64, stale_after_secs: u64) -> Result<Vec<BrokerView>> {
-    let rows: Vec<BrokerRow> = sqlx::query_as(
-        "select broker_id, applied_version, applied_entries, last_error, last_contact_at, token_name \
-         from firewall_agents order by broker_id",
-    )
-    .fetch_all(db)
-    .await?;
+pub async fn list(store: &Store, current: i64, stale_after_secs: u64) -> Result<Vec<BrokerView>> {
+    let rows = stored::brokers(store).await?;
     let now = now();
     Ok(rows
         .into_iter()

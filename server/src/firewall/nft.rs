@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::allowlist::{Cidr, Range};
+use super::cidr::{Cidr, Range};
 
 /// The nftables table the agent owns.
 pub const TABLE: &str = "inet outflow";

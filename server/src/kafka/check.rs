@@ -15,10 +15,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::pki::credentials;
-use crate::tenants::{TenantId, streaming};
+use crate::pki::Issuer;
+use crate::store::Store;
+use crate::tenants::{TenantId, credentials, streaming};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -134,20 +134,27 @@ async fn holding<T: Send + 'static>(slot: CheckSlot, work: impl FnOnce() -> T + 
     .map_err(|e| anyhow::anyhow!("check task: {e}").into())
 }
 
-pub async fn run(state: &AppState, tenant: TenantId) -> Result<CheckResult> {
+/// Connects to the published `brokers` as the tenant's newest credential would.
+pub async fn run(
+    store: &Store,
+    issuer: &Issuer,
+    checks: &Arc<CheckLimiter>,
+    brokers: &[String],
+    tenant: TenantId,
+) -> Result<CheckResult> {
     // First, so a refused check costs nothing.
-    let slot = state.checks.try_acquire(tenant)?;
-    streaming::require_active(state, tenant).await?;
-    let secrets = credentials::newest_active(state, tenant)
+    let slot = checks.try_acquire(tenant)?;
+    streaming::require_active(store, tenant).await?;
+    let secrets = credentials::newest_active(store, issuer, tenant)
         .await?
         .ok_or_else(|| Error::Conflict(format!("tenant {tenant} has no active credential to test with")))?;
-    let brokers = state.config.brokers.clone();
+    let brokers = brokers.to_vec();
     let topic = tenant.topic();
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers.join(","))
         .set("security.protocol", "ssl")
-        .set("ssl.ca.pem", &state.ca.cert_pem)
+        .set("ssl.ca.pem", &issuer.ca.cert_pem)
         .set("ssl.certificate.pem", &secrets.row.cert_pem)
         .set("ssl.key.pem", secrets.key.pair.serialize_pem())
         .set("group.id", format!("{}check", tenant.group_prefix()))
@@ -167,7 +174,7 @@ pub async fn run(state: &AppState, tenant: TenantId) -> Result<CheckResult> {
         (CheckOutcome::Ok, _) | (_, None) => detail,
         (_, Some(reported)) => format!("{detail} ({reported})"),
     };
-    crate::audit::stage_read(&state.db, Some(tenant), &format!("{outcome:?} with {credential}")).await?;
+    crate::store::audit::stage_read(store, Some(tenant.get()), &format!("{outcome:?} with {credential}")).await?;
     Ok(CheckResult {
         outcome,
         detail,

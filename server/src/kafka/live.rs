@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::monitor::{GroupLag, Monitor, TailRecord, TopicRate, WafSummary};
-use crate::app::AppState;
+use super::monitor::{GroupLag, Monitor, TailRecord, TopicRate};
 use crate::error::{Error, Result};
 use crate::tenants::TenantId;
+use crate::waf::summary::WafSummary;
 
 /// A part of the view, or why it could not be read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -64,35 +64,10 @@ pub struct LiveView {
     pub waf: Part<WafSummary>,
 }
 
-pub fn monitor(state: &AppState) -> Result<Arc<Monitor>> {
-    state.monitor.clone().ok_or_else(|| Error::Unavailable("no Kafka cluster is configured".into()))
-}
-
-pub async fn tail_enabled(state: &AppState, tenant: TenantId) -> Result<bool> {
-    let row: Option<(bool,)> = sqlx::query_as("select live_tail_enabled from tenants where id = ?")
-        .bind(tenant.get())
-        .fetch_optional(&state.db)
-        .await?;
-    row.map(|(on,)| on).ok_or_else(|| Error::NotFound(format!("no tenant {tenant}")))
-}
-
-pub async fn set_tail_enabled(state: &AppState, tenant: TenantId, enabled: bool) -> Result<()> {
-    tail_enabled(state, tenant).await?;
-    let mut tx = state.db.begin().await?;
-    sqlx::query("update tenants set live_tail_enabled = ? where id = ?")
-        .bind(enabled)
-        .bind(tenant.get())
-        .execute(&mut *tx)
-        .await?;
-    crate::audit::stage(&mut tx, Some(tenant), if enabled { "live tail on" } else { "live tail off" }).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// Reads every part of the live view; the blocking reads run on the blocking pool.
-pub async fn view(state: &AppState, tenant: TenantId) -> Result<LiveView> {
-    let tail_on = tail_enabled(state, tenant).await?;
-    let monitor = monitor(state)?;
+/// `tail_on`: whether operators let the dashboard sample this tenant's records.
+pub async fn view(monitor: Option<&Arc<Monitor>>, tenant: TenantId, tail_on: bool) -> Result<LiveView> {
+    let monitor = monitor.cloned().ok_or_else(|| Error::Unavailable("no Kafka cluster is configured".into()))?;
     monitor.watch(tenant);
     let read = tokio::task::spawn_blocking(move || {
         let groups = Part::of(monitor.groups(tenant));

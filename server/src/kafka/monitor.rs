@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::config::KafkaConfig;
 use crate::tenants::TenantId;
+use crate::waf::summary::{WafSummary, summarize};
 
 /// How long throughput samples are kept, and the window a rate is computed over.
 const SAMPLE_KEEP: Duration = Duration::from_secs(10 * 60);
@@ -73,16 +74,6 @@ pub struct TailRecord {
     pub truncated: bool,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, Default)]
-pub struct WafSummary {
-    /// Records of the last hour read (at most 5,000 per partition, newest kept).
-    pub records: usize,
-    /// Rule ids by count, most frequent first (top 10).
-    pub top_rules: Vec<(String, u64)>,
-    /// Client addresses by count, most frequent first (top 10).
-    pub top_clients: Vec<(String, u64)>,
-}
-
 /// One record read by the monitor.
 struct Read {
     partition: i32,
@@ -122,57 +113,6 @@ fn history(samples: &VecDeque<Sample>) -> Vec<(i64, f64)> {
             (secs > 0.0).then(|| (b.unix, (b.end - a.end).max(0) as f64 / secs))
         })
         .collect()
-}
-
-/// The WAF rule id and client address of one split record: ModSecurity v3
-/// (`.transaction.messages.details.ruleId`, `.transaction.client_ip`) or Coraza
-/// (`.messages.data.id`, `.transaction.client_ip`). Arrays (unsplit records) count each message.
-pub fn waf_fields(record: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let id_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let one_or_many = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
-        match v {
-            Some(serde_json::Value::Array(items)) => items.clone(),
-            Some(other) => vec![other.clone()],
-            None => vec![],
-        }
-    };
-    let mut rules = Vec::new();
-    for m in one_or_many(record.pointer("/transaction/messages")) {
-        rules.extend(m.pointer("/details/ruleId").and_then(id_text));
-    }
-    for m in one_or_many(record.get("messages")) {
-        rules.extend(m.pointer("/data/id").and_then(id_text));
-    }
-    let client = record.pointer("/transaction/client_ip").and_then(id_text);
-    (rules, client)
-}
-
-/// Counts, most frequent first (ties by value), at most `n`.
-fn top(counts: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
-    let mut v: Vec<_> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(n);
-    v
-}
-
-pub fn summarize<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> WafSummary {
-    let (mut rules, mut clients, mut records) = (HashMap::new(), HashMap::new(), 0);
-    for value in values {
-        records += 1;
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(value) else { continue };
-        let (ids, client) = waf_fields(&json);
-        for id in ids {
-            *rules.entry(id).or_insert(0) += 1;
-        }
-        if let Some(c) = client {
-            *clients.entry(c).or_insert(0) += 1;
-        }
-    }
-    WafSummary { records, top_rules: top(rules, 10), top_clients: top(clients, 10) }
 }
 
 /// Reads the cluster for the Streaming tab. Blocking librdkafka calls run on the blocking pool.
@@ -427,8 +367,6 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
     #[test]
     fn lag_is_never_negative() {
         assert_eq!(lag(10, 15), 5);
@@ -444,34 +382,5 @@ mod tests {
         assert_eq!(rate(&samples, Duration::from_secs(60)), Some(10.0));
         assert_eq!(history(&samples), vec![(100, 10.0), (130, 10.0), (160, 10.0)]);
         assert_eq!(rate(&[s(0, 0)].into_iter().collect(), Duration::from_secs(60)), None);
-    }
-
-    #[test]
-    fn waf_fields_of_both_formats() {
-        let modsec = json!({"transaction": {"client_ip": "198.51.100.7",
-            "messages": {"message": "SQLi", "details": {"ruleId": "942100"}}}});
-        assert_eq!(waf_fields(&modsec), (vec!["942100".into()], Some("198.51.100.7".into())));
-        let coraza = json!({"transaction": {"client_ip": "2001:db8::1"}, "messages": {"data": {"id": 920350}}});
-        assert_eq!(waf_fields(&coraza), (vec!["920350".into()], Some("2001:db8::1".into())));
-        let unsplit =
-            json!({"transaction": {"messages": [{"details": {"ruleId": "1"}}, {"details": {"ruleId": "2"}}]}});
-        assert_eq!(waf_fields(&unsplit).0, vec!["1".to_string(), "2".to_string()]);
-    }
-
-    #[test]
-    fn summary_counts_and_orders() {
-        let records: Vec<Vec<u8>> = [("942100", "a"), ("942100", "b"), ("920350", "a"), ("942100", "a")]
-            .iter()
-            .map(|(rule, ip)| {
-                json!({"transaction": {"client_ip": ip, "messages": {"details": {"ruleId": rule}}}})
-                    .to_string()
-                    .into_bytes()
-            })
-            .chain([b"not json".to_vec()])
-            .collect();
-        let summary = summarize(records.iter().map(Vec::as_slice));
-        assert_eq!(summary.records, 5);
-        assert_eq!(summary.top_rules, vec![("942100".into(), 3), ("920350".into(), 1)]);
-        assert_eq!(summary.top_clients, vec![("a".into(), 3), ("b".into(), 1)]);
     }
 }

@@ -6,7 +6,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyUsagePurpose, SanType, SerialNumber,
 };
-use sqlx::SqlitePool;
 use time::{Duration, OffsetDateTime};
 
 use rcgen::PublicKeyData;
@@ -76,57 +75,24 @@ impl Ca {
         Ok((Self::from_parts(name.to_owned(), cert.pem(), key)?, pkcs8))
     }
 
-    /// Loads the CA from the database, creating one on first start.
-    pub async fn load_or_create(
-        db: &SqlitePool,
-        kek: &Kek,
-        name: &str,
-        algorithm: KeyAlgorithm,
-        validity_days: u32,
-    ) -> anyhow::Result<Self> {
-        if let Some(ca) = Self::load(db, kek).await? {
-            return Ok(ca);
-        }
-        let owned_name = name.to_owned();
-        let (ca, pkcs8) = tokio::task::spawn_blocking(move || Self::generate(&owned_name, algorithm, validity_days))
-            .await
-            .context("CA key generation task")??;
-        tracing::info!(name, %algorithm, "created a new certificate authority");
-        // `insert or ignore`: if another process won the race, use its CA.
-        store(db, kek, &ca, &pkcs8, false, false).await?;
-        Self::load(db, kek).await?.context("CA missing right after creation")
-    }
-
-    pub async fn load(db: &SqlitePool, kek: &Kek) -> anyhow::Result<Option<Self>> {
-        let row: Option<(String, String, String, Vec<u8>)> =
-            sqlx::query_as("select name, algorithm, cert_pem, key_sealed from certificate_authority where id = 1")
-                .fetch_optional(db)
-                .await?;
-        let Some((name, algorithm, cert_pem, sealed)) = row else { return Ok(None) };
+    /// Opens a stored CA: its certificate and its key sealed under `kek`.
+    pub fn open(kek: &Kek, name: String, algorithm: &str, cert_pem: String, key_sealed: &[u8]) -> anyhow::Result<Self> {
         let algorithm: KeyAlgorithm = algorithm.parse().map_err(anyhow::Error::msg)?;
-        let key = PrivateKey::from_pkcs8_der(algorithm, kek.open(KEY_CONTEXT, &sealed)?)?;
-        Ok(Some(Self::from_parts(name, cert_pem, key)?))
+        let key = PrivateKey::from_pkcs8_der(algorithm, kek.open(KEY_CONTEXT, key_sealed)?)?;
+        Self::from_parts(name, cert_pem, key)
     }
 
-    /// Imports an existing CA (`outflow ca import`). Refuses to replace a CA that already signed
-    /// credentials unless `replace` is set, since those would stop verifying against the bundle.
-    pub async fn import(
-        db: &SqlitePool,
-        kek: &Kek,
-        name: &str,
-        cert_pem: &str,
-        key_pem: &str,
-        replace: bool,
-    ) -> anyhow::Result<Self> {
+    /// A CA from an existing certificate and PKCS#8 key (`outflow ca import`), checked to belong
+    /// together.
+    pub fn from_pem(name: &str, cert_pem: &str, key_pem: &str) -> anyhow::Result<(Self, Vec<u8>)> {
         let key = PrivateKey::from_pkcs8_pem(key_pem)?;
         let pkcs8 = key.pkcs8_der.clone();
-        let ca = Self::from_parts(name.to_owned(), cert_pem.trim().to_owned() + "\n", key)?;
-        let exists: Option<(i64,)> = sqlx::query_as("select id from certificate_authority").fetch_optional(db).await?;
-        if exists.is_some() && !replace {
-            bail!("a CA already exists; pass --replace to replace it (issued credentials stay signed by the old CA)");
-        }
-        store(db, kek, &ca, &pkcs8, true, true).await?;
-        Ok(ca)
+        Ok((Self::from_parts(name.to_owned(), cert_pem.trim().to_owned() + "\n", key)?, pkcs8))
+    }
+
+    /// The CA's PKCS#8 key sealed under `kek`, as it is stored.
+    pub fn seal_key(kek: &Kek, pkcs8: &[u8]) -> Vec<u8> {
+        kek.seal(KEY_CONTEXT, pkcs8)
     }
 
     /// Signs a client certificate for the principal `cn` (e.g. `c83.1`).
@@ -177,26 +143,6 @@ fn leaf_params(cn: &str, algorithm: KeyAlgorithm, validity_days: u32) -> Certifi
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + Duration::days(validity_days.into());
     params
-}
-
-async fn store(db: &SqlitePool, kek: &Kek, ca: &Ca, pkcs8: &[u8], imported: bool, replace: bool) -> anyhow::Result<()> {
-    let sql = if replace {
-        "insert or replace into certificate_authority (id, name, algorithm, cert_pem, key_sealed, created_at, imported) \
-         values (1, ?, ?, ?, ?, ?, ?)"
-    } else {
-        "insert or ignore into certificate_authority (id, name, algorithm, cert_pem, key_sealed, created_at, imported) \
-         values (1, ?, ?, ?, ?, ?, ?)"
-    };
-    sqlx::query(sql)
-        .bind(&ca.name)
-        .bind(ca.algorithm.as_str())
-        .bind(&ca.cert_pem)
-        .bind(kek.seal(KEY_CONTEXT, pkcs8))
-        .bind(OffsetDateTime::now_utc().unix_timestamp())
-        .bind(imported)
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// DER bytes of the first PEM block with the given label.

@@ -2,7 +2,7 @@
 //! the key-encryption key that keeps their private keys sealed at rest.
 
 pub mod ca;
-pub mod credentials;
+pub mod issuer;
 pub mod kek;
 
 use std::fmt;
@@ -10,10 +10,13 @@ use std::str::FromStr;
 
 use rcgen::{KeyPair, SignatureAlgorithm};
 use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::secret::random_password;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use serde::Deserialize;
 
 pub use ca::Ca;
+pub use issuer::{Issuer, SealedCredential};
 pub use kek::Kek;
 
 /// Private key algorithms outflow can generate. ECDSA P-256 is the default: small, fast, and
@@ -148,23 +151,6 @@ pub(crate) fn random_serial() -> Vec<u8> {
     serial.to_vec()
 }
 
-/// A random password of `len` letters and digits (no symbols, so it pastes safely into YAML,
-/// shell and properties files).
-pub fn random_password(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let rng = SystemRandom::new();
-    let mut out = String::with_capacity(len);
-    let mut byte = [0u8; 1];
-    while out.len() < len {
-        rng.fill(&mut byte).expect("system randomness");
-        // Reject the top of the range so every character is equally likely.
-        if (byte[0] as usize) < 256 - 256 % ALPHABET.len() {
-            out.push(ALPHABET[byte[0] as usize % ALPHABET.len()] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,15 +161,6 @@ mod tests {
             assert_eq!(alg.as_str().parse::<KeyAlgorithm>().unwrap(), alg);
         }
         assert!("rsa-1024".parse::<KeyAlgorithm>().is_err());
-    }
-
-    #[test]
-    fn passwords_are_long_random_and_safe() {
-        let a = random_password(24);
-        let b = random_password(24);
-        assert_eq!(a.len(), 24);
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
     }
 
     #[test]

@@ -2,20 +2,13 @@
 //! operators see the open requests on the tenant's page and in the API.
 
 use serde::Serialize;
-use sqlx::{FromRow, SqlitePool};
 use utoipa::ToSchema;
 
-use super::{Partitions, TenantId, now, rfc3339};
+use super::{Partitions, TenantId, not_found};
+use crate::clock::rfc3339;
 use crate::error::{Error, Result};
-
-#[derive(Debug, Clone, FromRow)]
-struct Row {
-    id: i64,
-    partitions: i64,
-    note: String,
-    requested_by: String,
-    created_at: i64,
-}
+use crate::store::Store;
+use crate::store::tenants::{self as stored, PartitionRequestRow};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PartitionRequest {
@@ -28,8 +21,8 @@ pub struct PartitionRequest {
     pub created_at: String,
 }
 
-impl From<Row> for PartitionRequest {
-    fn from(r: Row) -> Self {
+impl From<PartitionRequestRow> for PartitionRequest {
+    fn from(r: PartitionRequestRow) -> Self {
         Self {
             id: r.id,
             partitions: r.partitions,
@@ -42,7 +35,7 @@ impl From<Row> for PartitionRequest {
 
 /// Records a request; the note is at most 500 characters.
 pub async fn file(
-    db: &SqlitePool,
+    store: &Store,
     tenant: TenantId,
     partitions: Partitions,
     note: &str,
@@ -52,31 +45,11 @@ pub async fn file(
     if note.chars().count() > 500 {
         return Err(Error::invalid("note", "note must be at most 500 characters"));
     }
-    let mut tx = db.begin().await?;
-    super::get(&mut *tx, tenant).await?;
-    let row: Row = sqlx::query_as(
-        "insert into partition_requests (tenant_id, partitions, note, requested_by, created_at) values (?, ?, ?, ?, ?) \
-         returning id, partitions, note, requested_by, created_at",
-    )
-    .bind(tenant.get())
-    .bind(partitions.get())
-    .bind(note)
-    .bind(requested_by)
-    .bind(now())
-    .fetch_one(&mut *tx)
-    .await?;
-    crate::audit::stage(&mut tx, Some(tenant), &format!("{} partitions", partitions.get())).await?;
-    tx.commit().await?;
-    Ok(row.into())
+    let row = stored::file_partition_request(store, tenant, partitions, note, requested_by).await?;
+    row.map(PartitionRequest::from).ok_or_else(|| not_found(tenant))
 }
 
 /// A tenant's requests, newest first.
-pub async fn list(db: &SqlitePool, tenant: TenantId) -> Result<Vec<PartitionRequest>> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "select id, partitions, note, requested_by, created_at from partition_requests where tenant_id = ? order by id desc",
-    )
-    .bind(tenant.get())
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(PartitionRequest::from).collect())
+pub async fn list(store: &Store, tenant: TenantId) -> Result<Vec<PartitionRequest>> {
+    Ok(stored::partition_requests(store, tenant).await?.into_iter().map(PartitionRequest::from).collect())
 }

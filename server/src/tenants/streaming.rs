@@ -2,17 +2,28 @@
 //! credential, exactly once however many activations race.
 
 use serde::Serialize;
-use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use super::{Partitions, TenantId, rfc3339};
-use crate::app::AppState;
+use super::credentials::CredentialView;
+use super::{Partitions, TenantId, not_found};
+use crate::clock::rfc3339;
 use crate::error::{Error, Result};
-use crate::kafka::reconcile;
-use crate::pki::credentials::{self, CredentialView};
+use crate::pki::Issuer;
+use crate::store::Store;
+use crate::store::reconcile::StatusRow;
+use crate::store::tenants::{self as stored, Activation, PartitionChange, Topic};
+
+/// What the status shows besides the stored state: where clients connect, and whether a Kafka
+/// cluster is configured at all.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// Public bootstrap brokers (`host:port`).
+    pub brokers: Vec<String>,
+    pub kafka_configured: bool,
+}
 
 /// A desired topic.
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TopicView {
     #[schema(example = "c83")]
     pub name: String,
@@ -20,6 +31,12 @@ pub struct TopicView {
     pub kind: String,
     #[schema(example = 2)]
     pub partitions: i64,
+}
+
+impl From<Topic> for TopicView {
+    fn from(t: Topic) -> Self {
+        Self { name: t.name, kind: t.kind, partitions: t.partitions }
+    }
 }
 
 /// Whether Kafka matches the desired state.
@@ -33,7 +50,7 @@ pub struct ReconcileView {
 }
 
 impl ReconcileView {
-    fn new(state: &AppState, active: bool, row: Option<reconcile::StatusRow>) -> Self {
+    fn new(kafka_configured: bool, active: bool, row: Option<StatusRow>) -> Self {
         let (status, last_error, last_success_at) = match row {
             Some(r) => (r.status, r.last_error, r.last_success_at),
             None => ("pending".to_owned(), None, None),
@@ -43,8 +60,8 @@ impl ReconcileView {
             (false, "ready") => "inactive".to_owned(),
             _ => status,
         };
-        let last_error = match (&state.cluster, status.as_str()) {
-            (None, "pending") => {
+        let last_error = match (kafka_configured, status.as_str()) {
+            (false, "pending") => {
                 Some("no Kafka cluster is configured (OUTFLOW_KAFKA_BOOTSTRAP); nothing is provisioned".into())
             }
             _ => last_error,
@@ -67,148 +84,97 @@ pub struct StreamingStatus {
     pub brokers: Vec<String>,
     pub credentials: Vec<CredentialView>,
     pub reconcile: ReconcileView,
+    /// The tenant's name (for pages; not part of the API answer).
+    #[serde(skip)]
+    pub tenant_name: String,
+    #[serde(skip)]
+    pub created_at: i64,
+    /// Whether operators let the dashboard sample the tenant's records.
+    #[serde(skip)]
+    pub live_tail: bool,
+}
+
+fn inactive(tenant: TenantId) -> Error {
+    Error::Conflict(format!("streaming is not active for tenant {tenant}; activate it first"))
 }
 
 /// Activates streaming. Returns the status and whether this call did the activation.
-pub async fn activate(state: &AppState, tenant: TenantId) -> Result<(StreamingStatus, bool)> {
+pub async fn activate(
+    store: &Store,
+    issuer: &Issuer,
+    published: &Published,
+    tenant: TenantId,
+) -> Result<(StreamingStatus, bool)> {
     // Generated before the transaction so the write lock is held only for the inserts; wasted
     // (one key) when the tenant turns out to be active already.
-    let key = credentials::generate_key(state.config.credentials.key_algorithm).await?;
-    let mut tx = state.db.begin().await?;
-    // The conditional update is the first statement: it takes SQLite's write lock, and only one
-    // of several concurrent activations can flip the flag.
-    let won: Option<(i64,)> = sqlx::query_as(
-        "update tenants set streaming_active = 1, activated_at = ?, credential_seq = credential_seq + 1 \
-         where id = ? and streaming_active = 0 returning credential_seq",
-    )
-    .bind(super::now())
-    .bind(tenant.get())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let activated = match won {
-        Some((k,)) => {
-            for (name, kind) in [(tenant.topic(), "logs"), (tenant.waf_topic(), "waf")] {
-                // Topics survive deactivation (partition counts only grow), so re-activation keeps them.
-                sqlx::query(
-                    "insert into topics (name, tenant_id, kind, partitions) values (?, ?, ?, ?) on conflict do nothing",
-                )
-                .bind(name)
-                .bind(tenant.get())
-                .bind(kind)
-                .bind(Partitions::DEFAULT.get())
-                .execute(&mut *tx)
-                .await?;
-            }
-            credentials::issue(state, &mut tx, tenant, k, &key).await?;
-            reconcile::mark_pending(&mut tx, tenant).await?;
-            crate::audit::stage(&mut tx, Some(tenant), &format!("credential {k} issued")).await?;
-            tx.commit().await?;
-            state.desired_changed();
+    let key = issuer.generate_key().await?;
+    let activated = match stored::activate(store, tenant, |k| issuer.issue(&tenant.credential_cn(k), &key)).await? {
+        Activation::Activated { .. } => {
             tracing::info!(tenant = %tenant, "streaming activated");
             true
         }
-        None => {
-            super::get(&mut *tx, tenant).await?;
-            // Release the write lock the no-op update took before using another connection:
-            // holding it while waiting for the pool can deadlock with other writers.
-            tx.rollback().await?;
-            crate::audit::stage_read(&state.db, Some(tenant), "already active").await?;
-            false
-        }
+        Activation::AlreadyActive => false,
+        Activation::NotFound => return Err(not_found(tenant)),
     };
-    Ok((status(state, tenant).await?, activated))
+    Ok((status(store, published, tenant).await?, activated))
 }
 
 /// Deactivates streaming: every credential is revoked; topics stay recorded.
-pub async fn deactivate(state: &AppState, tenant: TenantId) -> Result<StreamingStatus> {
-    let mut tx = state.db.begin().await?;
-    let changed = sqlx::query("update tenants set streaming_active = 0 where id = ? and streaming_active = 1")
-        .bind(tenant.get())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 1 {
-        sqlx::query(
-            "update credentials set state = 'revoked', revoked_at = ? where tenant_id = ? and state = 'active'",
-        )
-        .bind(super::now())
-        .bind(tenant.get())
-        .execute(&mut *tx)
-        .await?;
-        reconcile::mark_pending(&mut tx, tenant).await?;
-        tracing::info!(tenant = %tenant, "streaming deactivated");
-    } else {
-        super::get(&mut *tx, tenant).await?;
+pub async fn deactivate(store: &Store, published: &Published, tenant: TenantId) -> Result<StreamingStatus> {
+    match stored::deactivate(store, tenant).await? {
+        None => return Err(not_found(tenant)),
+        Some(true) => tracing::info!(tenant = %tenant, "streaming deactivated"),
+        Some(false) => {}
     }
-    crate::audit::stage(&mut tx, Some(tenant), if changed == 1 { "" } else { "already inactive" }).await?;
-    tx.commit().await?;
-    state.desired_changed();
-    status(state, tenant).await
+    status(store, published, tenant).await
 }
 
 /// Raises the partition count of both tenant topics. Kafka cannot remove partitions, so a
 /// lower count is refused; the same count is a no-op.
-pub async fn set_partitions(state: &AppState, tenant: TenantId, partitions: Partitions) -> Result<StreamingStatus> {
-    let mut tx = state.db.begin().await?;
-    // A write first (a no-op update) takes the write lock before the current count is read.
-    sqlx::query("update tenants set streaming_active = streaming_active where id = ?")
-        .bind(tenant.get())
-        .execute(&mut *tx)
-        .await?;
-    if !super::get(&mut *tx, tenant).await?.streaming_active {
-        return Err(Error::Conflict(format!("streaming is not active for tenant {tenant}; activate it first")));
+pub async fn set_partitions(
+    store: &Store,
+    published: &Published,
+    tenant: TenantId,
+    partitions: Partitions,
+) -> Result<StreamingStatus> {
+    match stored::set_partitions(store, tenant, partitions).await? {
+        PartitionChange::NotFound => return Err(not_found(tenant)),
+        PartitionChange::Inactive => return Err(inactive(tenant)),
+        PartitionChange::Lower { current } => {
+            return Err(Error::invalid(
+                "partitions",
+                format!("partitions can only increase: tenant {tenant} has {current}, asked for {}", partitions.get()),
+            ));
+        }
+        PartitionChange::Set { before } if before < partitions.get() => {
+            tracing::info!(tenant = %tenant, partitions = partitions.get(), "partitions increased");
+        }
+        PartitionChange::Set { .. } => {}
     }
-    let (current,): (i64,) = sqlx::query_as("select coalesce(max(partitions), 0) from topics where tenant_id = ?")
-        .bind(tenant.get())
-        .fetch_one(&mut *tx)
-        .await?;
-    if partitions.get() < current {
-        return Err(Error::invalid(
-            "partitions",
-            format!("partitions can only increase: tenant {tenant} has {current}, asked for {}", partitions.get()),
-        ));
-    }
-    if partitions.get() > current {
-        sqlx::query("update topics set partitions = ? where tenant_id = ?")
-            .bind(partitions.get())
-            .bind(tenant.get())
-            .execute(&mut *tx)
-            .await?;
-        reconcile::mark_pending(&mut tx, tenant).await?;
-        tracing::info!(tenant = %tenant, partitions = partitions.get(), "partitions increased");
-    }
-    crate::audit::stage(&mut tx, Some(tenant), &format!("partitions {current} -> {}", partitions.get())).await?;
-    tx.commit().await?;
-    state.desired_changed();
-    status(state, tenant).await
+    status(store, published, tenant).await
 }
 
-pub async fn status(state: &AppState, tenant: TenantId) -> Result<StreamingStatus> {
-    let row = super::get(&state.db, tenant).await?;
-    let topics: Vec<TopicView> =
-        sqlx::query_as("select name, kind, partitions from topics where tenant_id = ? order by kind")
-            .bind(tenant.get())
-            .fetch_all(&state.db)
-            .await?;
-    let credentials = credentials::list(&state.db, tenant).await?;
-    let reconcile = reconcile::status_of(&state.db, tenant).await?;
+/// The status, read in one transaction.
+pub async fn status(store: &Store, published: &Published, tenant: TenantId) -> Result<StreamingStatus> {
+    let s = stored::streaming(store, tenant).await?.ok_or_else(|| not_found(tenant))?;
+    let active = s.tenant.streaming_active;
     Ok(StreamingStatus {
-        tenant_id: row.id,
-        active: row.streaming_active,
-        activated_at: row.activated_at.map(rfc3339),
-        topics: if row.streaming_active { topics } else { Vec::new() },
+        tenant_id: s.tenant.id,
+        active,
+        activated_at: s.tenant.activated_at.map(rfc3339),
+        topics: if active { s.topics.into_iter().map(TopicView::from).collect() } else { Vec::new() },
         group_prefix: tenant.group_prefix(),
-        brokers: state.config.brokers.clone(),
-        credentials: credentials.iter().map(CredentialView::from).collect(),
-        reconcile: ReconcileView::new(state, row.streaming_active, reconcile),
+        brokers: published.brokers.clone(),
+        credentials: s.credentials.iter().map(CredentialView::from).collect(),
+        reconcile: ReconcileView::new(published.kafka_configured, active, s.reconcile),
+        tenant_name: s.tenant.name,
+        created_at: s.tenant.created_at,
+        live_tail: s.tenant.live_tail_enabled,
     })
 }
 
 /// Fails with 409 unless streaming is active.
-pub async fn require_active(state: &AppState, tenant: TenantId) -> Result<()> {
-    if super::get(&state.db, tenant).await?.streaming_active {
-        Ok(())
-    } else {
-        Err(Error::Conflict(format!("streaming is not active for tenant {tenant}; activate it first")))
-    }
+pub async fn require_active(store: &Store, tenant: TenantId) -> Result<super::Tenant> {
+    let row = super::get(store, tenant).await?;
+    if row.streaming_active { Ok(row) } else { Err(inactive(tenant)) }
 }

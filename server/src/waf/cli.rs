@@ -81,7 +81,7 @@ pub async fn run(config: Config, args: WafSplitArgs, shutdown: impl Future<Outpu
     if let Some(partitions) = args.create_topics {
         create_missing(&config.kafka, &[&args.topic, &args.dlq_topic], partitions).await?;
     }
-    let db = crate::db::connect(&config.database_url()).await?;
+    let store = crate::store::Store::open(&config.database_url(), Default::default()).await?;
     let instance_id = match args.instance_id {
         Some(id) => id,
         None => hostname().context("no --instance-id given and no hostname to default to")?,
@@ -104,9 +104,8 @@ pub async fn run(config: Config, args: WafSplitArgs, shutdown: impl Future<Outpu
         // The directory is read on the worker thread between batches, so a batch always sees one
         // consistent snapshot.
         let mut refresh = |consumer: &rdkafka::consumer::BaseConsumer<worker::WorkerContext>| {
-            let tenants: Vec<(i64, bool)> = handle
-                .block_on(sqlx::query_as("select id, streaming_active from tenants").fetch_all(&db))
-                .context("reading tenants")?;
+            let tenants: Vec<(i64, bool)> =
+                handle.block_on(crate::store::tenants::activity(&store)).context("reading tenants")?;
             let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).context("reading topics")?;
             Ok(Directory {
                 tenants: tenants.into_iter().collect(),

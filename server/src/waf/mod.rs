@@ -6,6 +6,7 @@ pub mod file;
 pub mod metrics;
 pub mod route;
 pub mod split;
+pub mod summary;
 pub mod worker;
 
 pub use split::{Limits, Plan, Shape, SplitError, Splitter};

@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Nav, PageResult, see_other};
-use crate::app::AppState;
 use crate::audit::{self, EntryView, Filter};
 use crate::auth::tokens::{self, TokenView};
 use crate::auth::users::{self, UserView};
-use crate::auth::{Role, Session, WebSession, session};
+use crate::auth::{Role, Session};
 use crate::error::Error;
+use crate::http::WebSession;
+use crate::state::AppState;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/users.html")]
@@ -77,7 +78,7 @@ async fn users_page(
     error: Option<String>,
 ) -> PageResult<UsersPage> {
     session.principal.require_operator()?;
-    let users = users::list(&state.db).await?.iter().map(UserView::from).collect();
+    let users = users::list(&state.store).await?.iter().map(UserView::from).collect();
     Ok(UsersPage { csrf: session.csrf.clone(), nav: Nav::of(session), users, invite_url, error })
 }
 
@@ -110,7 +111,7 @@ pub async fn invite_user(
     match crate::api::users::invite(&state, &form.email, &form.role, tenant).await {
         Ok((_, url)) => Ok((StatusCode::CREATED, users_page(&state, &session, Some(url), None).await?).into_response()),
         Err(e @ (Error::Invalid { .. } | Error::Conflict(_) | Error::NotFound(_))) => {
-            let status = e.status();
+            let status = crate::http::status(&e);
             Ok((status, users_page(&state, &session, None, Some(e.public_message())).await?).into_response())
         }
         Err(e) => Err(e.into()),
@@ -131,7 +132,7 @@ pub async fn set_user_disabled(
         "enable" => false,
         _ => return Err(Error::NotFound("no such action".into()).into()),
     };
-    users::set_disabled(&state.db, id, disabled).await?;
+    users::set_disabled(&state.store, id, disabled).await?;
     Ok(see_other("/users"))
 }
 
@@ -141,7 +142,7 @@ async fn tokens_page(
     created: Option<String>,
     error: Option<String>,
 ) -> PageResult<TokensPage> {
-    let tokens = tokens::visible_to(&state.db, &session.principal).await?.into_iter().map(TokenView::from).collect();
+    let tokens = tokens::visible_to(&state.store, &session.principal).await?.into_iter().map(TokenView::from).collect();
     Ok(TokensPage { csrf: session.csrf.clone(), nav: Nav::of(session), tokens, created, error })
 }
 
@@ -178,7 +179,7 @@ pub async fn create_token(
         let tenant = optional_tenant(&form.tenant_id)?;
         let broker = Some(form.broker_id.trim()).filter(|b| !b.is_empty());
         let owner = tokens::owner_for(&session.principal, role, tenant, broker)?;
-        tokens::create(&state.db, &owner, &form.name).await
+        tokens::create(&state.store, &owner, &form.name).await
     }
     .await;
     match created {
@@ -186,7 +187,7 @@ pub async fn create_token(
             Ok((StatusCode::CREATED, tokens_page(&state, &session, Some(secret), None).await?).into_response())
         }
         Err(e @ (Error::Invalid { .. } | Error::NotFound(_))) => {
-            let status = e.status();
+            let status = crate::http::status(&e);
             Ok((status, tokens_page(&state, &session, None, Some(e.public_message())).await?).into_response())
         }
         Err(e) => Err(e.into()),
@@ -201,7 +202,7 @@ pub async fn revoke_token(
 ) -> PageResult<Response> {
     session.check_csrf(&form.csrf)?;
     let id = token.parse::<i64>().map_err(|_| Error::invalid("token", "token id must be a number"))?;
-    tokens::revoke(&state.db, &session.principal, id).await?;
+    tokens::revoke(&state.store, &session.principal, id).await?;
     Ok(see_other("/tokens"))
 }
 
@@ -219,7 +220,7 @@ pub async fn audit_log(
         until: filter.until.filter(|a| !a.is_empty()),
         ..filter
     };
-    let page = audit::list(&state.db, &session.principal, &filter).await?;
+    let page = audit::list(&state.store, &session.principal, &filter).await?;
     let next = page.next_before.map(|before| {
         let mut query = format!("before={before}");
         for (key, value) in [("actor", &filter.actor), ("action", &filter.action)] {
@@ -254,7 +255,7 @@ fn url_escape(value: &str) -> String {
 }
 
 pub async fn invite_form(State(state): State<AppState>, Path(secret): Path<String>) -> PageResult<InvitePage> {
-    let user = users::by_invite(&state.db, &secret).await?;
+    let user = users::by_invite(&state.store, &secret).await?;
     Ok(InvitePage { email: user.email, secret, error: None })
 }
 
@@ -274,17 +275,17 @@ pub async fn accept_invite(
     jar: axum_extra::extract::cookie::CookieJar,
     Form(form): Form<AcceptForm>,
 ) -> PageResult<Response> {
-    let user = users::by_invite(&state.db, &secret).await?;
+    let user = users::by_invite(&state.store, &secret).await?;
     if form.password != form.confirm {
         let page = InvitePage { email: user.email, secret, error: Some("The two passwords differ.".into()) };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    match users::accept_invite(&state.db, &state.hashing, &secret, form.password).await {
+    match users::accept_invite(&state.store, &state.hashing, &secret, form.password).await {
         Ok(user) => {
             let principal = users::principal_of(&user)?;
-            let cookie = session::start(&state, &principal).await?;
+            let cookie = super::signin::start_session(&state, &principal).await?;
             let mut response = (jar.add(cookie), see_other("/tenants")).into_response();
-            response.extensions_mut().insert(audit::AuditNote {
+            response.extensions_mut().insert(crate::http::AuditNote {
                 actor: Some((principal.name.clone(), principal.role().to_string())),
                 action: Some("accept-invitation"),
                 detail: String::new(),
@@ -314,10 +315,7 @@ pub struct CaPage {
 /// The CA: subject, key, validity (operators).
 pub async fn ca(State(state): State<AppState>, WebSession(session): WebSession) -> PageResult<CaPage> {
     session.principal.require_operator()?;
-    let (imported,): (bool,) = sqlx::query_as("select imported from certificate_authority where id = 1")
-        .fetch_one(&state.db)
-        .await
-        .map_err(Error::from)?;
+    let imported = crate::authority::imported(&state.store).await?;
     let subject = x509_parser::parse_x509_certificate(&state.ca.cert_der)
         .map(|(_, cert)| cert.subject().to_string())
         .unwrap_or_default();
@@ -327,8 +325,8 @@ pub async fn ca(State(state): State<AppState>, WebSession(session): WebSession) 
         name: state.ca.name.clone(),
         subject,
         algorithm: state.ca.algorithm.to_string(),
-        not_after: crate::tenants::rfc3339(not_after),
-        days_left: (not_after - crate::tenants::now()).div_euclid(86_400),
+        not_after: crate::clock::rfc3339(not_after),
+        days_left: (not_after - crate::clock::now()).div_euclid(86_400),
         imported,
     })
 }

@@ -8,13 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::pages::{CsrfForm, NoticeQuery, streaming_page};
+use super::streaming::streaming_page;
+use super::{CsrfForm, NoticeQuery};
 use super::{Nav, PageResult, see_other};
-use crate::app::AppState;
-use crate::auth::WebSession;
 use crate::error::Error;
 use crate::firewall::allowlist::{self, EntryInput, EntryRef, NewEntry};
 use crate::firewall::brokers::{self, BrokerId, BrokerView};
+use crate::http::WebSession;
+use crate::state::AppState;
 use crate::tenants::TenantId;
 
 #[derive(Template, WebTemplate)]
@@ -34,14 +35,14 @@ pub async fn brokers_page(
     Query(q): Query<NoticeQuery>,
 ) -> PageResult<BrokersPage> {
     session.principal.require_operator()?;
-    let version = allowlist::version(&state.db).await?;
+    let version = allowlist::version(&state.store).await?;
     let stale_after_secs = state.config.firewall.stale_after_secs;
     Ok(BrokersPage {
         csrf: session.csrf.clone(),
         nav: Nav::of(&session),
         version,
         stale_after_secs,
-        brokers: brokers::list(&state.db, version, stale_after_secs).await?,
+        brokers: brokers::list(&state.store, version, stale_after_secs).await?,
         notice: q.text(),
     })
 }
@@ -54,7 +55,7 @@ pub async fn forget_broker(
 ) -> PageResult<Response> {
     session.check_csrf(&form.csrf)?;
     session.principal.require_operator()?;
-    brokers::forget(&state.db, &BrokerId::parse(&broker)?).await?;
+    brokers::forget(&state.store, &BrokerId::parse(&broker)?).await?;
     Ok(see_other("/brokers?notice=forgotten"))
 }
 
@@ -80,12 +81,11 @@ pub async fn add_entry(
     let rules = &state.config.firewall;
     let added = async {
         let entry = NewEntry::parse(&EntryInput { cidr: form.cidr.clone(), note: Some(form.note.clone()) }, rules, "")?;
-        allowlist::add(&state.db, id, &entry, rules).await
+        allowlist::add(&state.store, id, &entry, rules).await
     }
     .await;
     match added {
         Ok(added) if added.changed => {
-            state.allowlist.committed(added.version);
             Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-added#allowlist")))
         }
         Ok(_) => Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-unchanged#allowlist"))),
@@ -94,7 +94,7 @@ pub async fn add_entry(
             let mut page = streaming_page(&state, &session, id, None, None).await?;
             page.allowlist_error = Some(e.public_message());
             page.allowlist_form = form.cidr;
-            Ok((e.status(), page).into_response())
+            Ok((crate::http::status(&e), page).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -109,7 +109,6 @@ pub async fn remove_entry(
     session.check_csrf(&form.csrf)?;
     let id = TenantId::parse_str(&id)?;
     session.principal.may_access(id)?;
-    let removed = allowlist::remove(&state.db, id, EntryRef::parse(&entry)?).await?;
-    state.allowlist.committed(removed.version);
+    allowlist::remove(&state.store, id, EntryRef::parse(&entry)?).await?;
     Ok(see_other(&format!("/tenants/{id}/streaming?notice=allowlist-removed#allowlist")))
 }

@@ -9,10 +9,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{Nav, PageResult, see_other};
-use crate::app::AppState;
-use crate::auth::{Session, WebSession};
+use crate::auth::Session;
 use crate::error::Error;
-use crate::kafka::live::{self, LiveView};
+use crate::http::WebSession;
+use crate::kafka::live::LiveView;
+use crate::state::AppState;
 use crate::tenants::{self, TenantId};
 
 #[derive(Template, WebTemplate)]
@@ -39,11 +40,11 @@ pub struct LiveFragment {
 async fn read(state: &AppState, session: &Session, id: &str) -> Result<(TenantId, LiveView), Error> {
     let id = TenantId::parse_str(id)?;
     session.principal.may_access(id)?;
-    Ok((id, live::view(state, id).await?))
+    Ok((id, state.live_view(id).await?))
 }
 
 fn now_text() -> String {
-    crate::tenants::rfc3339(crate::tenants::now())
+    crate::clock::rfc3339(crate::clock::now())
 }
 
 pub async fn page(
@@ -52,7 +53,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> PageResult<LivePage> {
     let (id, view) = read(&state, &session, &id).await?;
-    let tenant = tenants::get(&state.db, id).await?;
+    let tenant = tenants::get(&state.store, id).await?;
     Ok(LivePage {
         nav: Nav::of(&session),
         tenant_id: id.get(),
@@ -91,6 +92,6 @@ pub async fn set_tail(
     session.check_csrf(&form.csrf)?;
     session.principal.require_operator()?;
     let id = TenantId::parse_str(&id)?;
-    live::set_tail_enabled(&state, id, form.enabled == "true").await?;
+    tenants::set_live_tail(&state.store, id, form.enabled == "true").await?;
     Ok(see_other(&format!("/tenants/{id}/streaming")))
 }

@@ -2,35 +2,42 @@
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
 mod accounts;
+mod credentials;
 mod firewall;
 mod live;
-mod pages;
+mod partitions;
+pub(crate) mod signin;
+mod streaming;
+mod tenants;
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/tenants", get(pages::tenants).post(pages::create_tenant))
-        .route("/tenants/{id}", get(pages::tenant_home))
-        .route("/tenants/{id}/delete", post(pages::delete_tenant))
-        .route("/tenants/{id}/streaming", get(pages::streaming))
-        .route("/tenants/{id}/streaming/activate", post(pages::activate))
-        .route("/tenants/{id}/streaming/deactivate", post(pages::deactivate))
-        .route("/tenants/{id}/streaming/check", post(pages::check))
-        .route("/tenants/{id}/streaming/partitions", post(pages::partitions))
-        .route("/tenants/{id}/credentials/rotate", post(pages::rotate))
-        .route("/tenants/{id}/credentials/{k}/revoke", post(pages::revoke))
-        .route("/tenants/{id}/bundle.zip", get(pages::bundle))
-        .route("/tenants/{id}/streaming/partition-requests", post(pages::request_partitions))
+        .route("/", get(signin::home))
+        .route("/login", get(signin::login_form).post(signin::login))
+        .route("/logout", post(signin::logout))
+        .route("/tenants", get(tenants::tenants).post(tenants::create_tenant))
+        .route("/tenants/{id}", get(tenants::tenant_home))
+        .route("/tenants/{id}/delete", post(tenants::delete_tenant))
+        .route("/tenants/{id}/streaming", get(streaming::streaming))
+        .route("/tenants/{id}/streaming/activate", post(streaming::activate))
+        .route("/tenants/{id}/streaming/deactivate", post(streaming::deactivate))
+        .route("/tenants/{id}/streaming/check", post(streaming::check))
+        .route("/tenants/{id}/streaming/partitions", post(partitions::partitions))
+        .route("/tenants/{id}/credentials/rotate", post(credentials::rotate))
+        .route("/tenants/{id}/credentials/{k}/revoke", post(credentials::revoke))
+        .route("/tenants/{id}/bundle.zip", get(streaming::bundle))
+        .route("/tenants/{id}/streaming/partition-requests", post(partitions::request_partitions))
         .route("/users", get(accounts::users).post(accounts::invite_user))
         .route("/users/{user}/{action}", post(accounts::set_user_disabled))
         .route("/tokens", get(accounts::tokens).post(accounts::create_token))
@@ -115,11 +122,11 @@ impl From<Error> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = self.0.status();
+        let status = crate::http::status(&self.0);
         if status.is_server_error() {
             tracing::error!(error = ?self.0, "page failed");
         }
-        let page = pages::ErrorPage {
+        let page = ErrorPage {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
             message: self.0.public_message(),
@@ -154,4 +161,46 @@ impl Nav {
 /// 303 See Other: after a POST, the browser GETs the target.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Notices shown after a redirect; keys only, so a crafted link cannot put text on the page.
+#[derive(Debug, Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+impl NoticeQuery {
+    pub fn text(&self) -> Option<&'static str> {
+        Some(match self.notice.as_deref()? {
+            "created" => "Tenant created.",
+            "deleted" => "Tenant deleted.",
+            "activated" => "Streaming activated: credential issued and topics recorded.",
+            "deactivated" => "Streaming deactivated: every credential was revoked.",
+            "rotated" => {
+                "New credential issued. The download now contains it; older credentials keep working until revoked."
+            }
+            "revoked" => "Credential revoked.",
+            "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
+            "requested" => "Request sent: the CDN's operators will see it on this page.",
+            "allowlist-added" => "Address added; the brokers' firewalls apply it within seconds.",
+            "allowlist-unchanged" => "That address was already on the allowlist.",
+            "allowlist-removed" => "Address removed; the brokers' firewalls drop it within seconds.",
+            "forgotten" => "Broker forgotten; it reappears if its agent reports again.",
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
 }

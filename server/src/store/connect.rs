@@ -1,4 +1,4 @@
-//! Database connection. SQLite is the embedded default; migrations run at start.
+//! Opening the database: SQLite is the embedded default; migrations run at start.
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -48,7 +48,7 @@ fn private_database_files(db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
+pub(super) async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("database URL {url:?}"))?
         .create_if_missing(true)

@@ -84,11 +84,11 @@ pub async fn body_deadline(limits: axum::extract::State<Arc<HttpConfig>>, req: R
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
             let message = format!("request body larger than {} bytes, or cut off", limits.max_body_bytes);
-            return Error::BadBody(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+            return Error::BadBody(StatusCode::PAYLOAD_TOO_LARGE.as_u16(), message).into_response();
         }
         Err(_) => {
             let message = format!("request body not received within {} s", limits.body_timeout_secs);
-            return Error::BadBody(StatusCode::REQUEST_TIMEOUT, message).into_response();
+            return Error::BadBody(StatusCode::REQUEST_TIMEOUT.as_u16(), message).into_response();
         }
     };
     next.run(Request::from_parts(parts, Body::from(bytes))).await

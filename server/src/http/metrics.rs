@@ -1,0 +1,52 @@
+//! `/metrics` in the Prometheus text format: stored counts and this process's counters.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::error::Result;
+use crate::state::AppState;
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let counts = crate::store::metrics::counts(&state.store).await?;
+    let (tenants, active, credentials) = (counts.tenants, counts.streaming_active, counts.credentials_active);
+    let mut body = format!(
+        "# HELP outflow_tenants Tenants known to outflow.\n# TYPE outflow_tenants gauge\noutflow_tenants {tenants}\n\
+         # HELP outflow_tenants_streaming_active Tenants with streaming active.\n# TYPE outflow_tenants_streaming_active gauge\noutflow_tenants_streaming_active {active}\n\
+         # HELP outflow_credentials_active Client credentials not revoked.\n# TYPE outflow_credentials_active gauge\noutflow_credentials_active {credentials}\n"
+    );
+    body.push_str(
+        "# HELP outflow_reconcile_tenants Tenants by reconcile status.\n# TYPE outflow_reconcile_tenants gauge\n",
+    );
+    for (status, count) in counts.by_status {
+        body.push_str(&format!("outflow_reconcile_tenants{{status=\"{status}\"}} {count}\n"));
+    }
+    let counters = [
+        (
+            "outflow_reconcile_passes_total",
+            "Completed reconcile passes.",
+            state.metrics.reconcile_passes.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_reconcile_failures_total",
+            "Reconcile passes that could not read the cluster.",
+            state.metrics.reconcile_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_audit_unstaged_total",
+            "Successful changes whose audit entry was not written in their transaction (a bug).",
+            state.metrics.audit_unstaged.load(Ordering::Relaxed),
+        ),
+        (
+            "outflow_kafka_admin_mutations_total",
+            "Mutating Kafka admin calls made.",
+            state.cluster.as_ref().map_or(0, |c| c.mutations()),
+        ),
+    ];
+    for (name, help, value) in counters {
+        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}

@@ -1,0 +1,125 @@
+//! The state every handler shares, and opening it: store, KEK, CA, Kafka connections and the
+//! per-process limiters. What lives here is per process; what must agree across replicas lives
+//! in the store.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::auth::limit::{Limits, LoginLimiter};
+use crate::auth::login_csrf::LoginCsrf;
+use crate::auth::password::Hashing;
+use crate::config::Config;
+use crate::error::Result;
+use crate::kafka::Cluster;
+use crate::kafka::check::{CheckLimiter, CheckResult};
+use crate::kafka::live::LiveView;
+use crate::kafka::monitor::Monitor;
+use crate::metrics::Metrics;
+use crate::pki::{Ca, Issuer, Kek};
+use crate::signals::Signals;
+use crate::store::Store;
+use crate::tenants::TenantId;
+use crate::tenants::streaming::Published;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub ca: Arc<Ca>,
+    /// Signs and seals tenant credentials with the CA.
+    pub issuer: Issuer,
+    /// The admin connection to Kafka, when `kafka.bootstrap` is configured.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Reads live traffic for the Streaming tab, when Kafka is configured.
+    pub monitor: Option<Arc<Monitor>>,
+    pub metrics: Arc<Metrics>,
+    /// Failed sign-ins per account and per address.
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Bounds concurrent argon2 computations.
+    pub hashing: Hashing,
+    /// Signs the sign-in form's CSRF values.
+    pub login_csrf: Arc<LoginCsrf>,
+    /// Connectivity checks running: one per tenant, `max_concurrent_checks` in all.
+    pub checks: Arc<CheckLimiter>,
+}
+
+impl AppState {
+    /// Opens the database (applying migrations), the KEK and the CA (created on first start).
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        crate::store::private_dir(&config.data_dir)?;
+        let store = Store::open(&config.database_url(), Arc::new(Signals::default())).await?;
+        let moved = crate::store::audit::recover(&store).await.context("recovering interrupted audit entries")?;
+        if moved > 0 {
+            tracing::warn!(entries = moved, "recovered audit entries of changes interrupted by a stop");
+        }
+        let kek = Arc::new(Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?);
+        let ca = Arc::new(
+            crate::authority::load_or_create(
+                &store,
+                &kek,
+                &config.ca.name,
+                config.ca.key_algorithm,
+                config.ca.validity_days,
+            )
+            .await?,
+        );
+        let cluster = match config.kafka.bootstrap {
+            Some(_) => Some(Arc::new(Cluster::connect(&config.kafka)?)),
+            None => {
+                tracing::warn!("no Kafka cluster configured (OUTFLOW_KAFKA_BOOTSTRAP): tenants will stay pending");
+                None
+            }
+        };
+        let login_limiter = Arc::new(LoginLimiter::new(Limits {
+            per_account: config.login.max_failures_per_account,
+            per_address: config.login.max_failures_per_address,
+            window: std::time::Duration::from_secs(config.login.window_secs),
+        }));
+        let monitor = match config.kafka.bootstrap {
+            Some(_) => Some(Arc::new(Monitor::new(&config.kafka)?)),
+            None => None,
+        };
+        let issuer =
+            Issuer::new(ca.clone(), kek.clone(), config.credentials.key_algorithm, config.credentials.validity_days);
+        Ok(Self {
+            checks: CheckLimiter::new(config.max_concurrent_checks),
+            monitor,
+            login_limiter,
+            hashing: Hashing::new(config.login.max_concurrent_hashes),
+            login_csrf: Arc::new(LoginCsrf::new(kek.mac_key("login-csrf"))),
+            store,
+            config: Arc::new(config),
+            ca,
+            issuer,
+            cluster,
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// Where clients connect, as the streaming status shows it.
+    pub fn published(&self) -> Published {
+        Published { brokers: self.config.brokers.clone(), kafka_configured: self.cluster.is_some() }
+    }
+}
+
+/// The domain calls whose arguments come from several parts of the state, shared by the API and
+/// the dashboard.
+impl AppState {
+    /// The bundle zip of a tenant's newest active credential.
+    pub async fn bundle(&self, tenant: TenantId) -> Result<Vec<u8>> {
+        crate::bundle::for_tenant(&self.store, &self.issuer, &self.config.bundle, &self.config.brokers, tenant).await
+    }
+
+    /// The connectivity self-test.
+    pub async fn check(&self, tenant: TenantId) -> Result<CheckResult> {
+        crate::kafka::check::run(&self.store, &self.issuer, &self.checks, &self.config.brokers, tenant).await
+    }
+
+    /// The live view of the Streaming tab.
+    pub async fn live_view(&self, tenant: TenantId) -> Result<LiveView> {
+        let row = crate::tenants::get(&self.store, tenant).await?;
+        crate::kafka::live::view(self.monitor.as_ref(), tenant, row.live_tail_enabled).await
+    }
+}
