@@ -148,11 +148,11 @@ async fn fixture() -> Fixture {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let tenant =
         |id| Owner { role: Role::Tenant, tenant: Some(TenantId::parse(id).unwrap()), broker: None, user_id: None };
-    let (own_token, own) = tokens::create(&app.state.db, &tenant(83), "acme-ci").await.unwrap();
-    let (_, other) = tokens::create(&app.state.db, &tenant(84), "globex-ci").await.unwrap();
+    let (own_token, own) = tokens::create(&app.state.store, &tenant(83), "acme-ci").await.unwrap();
+    let (_, other) = tokens::create(&app.state.store, &tenant(84), "globex-ci").await.unwrap();
     let email = Email::parse("staff@acme.example").unwrap();
     let (user, _) = users::create(
-        &app.state.db,
+        &app.state.store,
         &app.state.hashing,
         &email,
         Role::Tenant,
@@ -228,7 +228,7 @@ async fn every_route_answers_every_caller_as_the_table_says_and_is_audited() {
                 r.path.replace("{own_token}", &f.own_token_id.to_string()).replace("{user}", &f.user_id.to_string())
             );
             let (before,): (i64,) =
-                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+                sqlx::query_as("select count(*) from audit_log").fetch_one(f.app.state.store.pool()).await.unwrap();
             let unstaged = || f.app.state.metrics.audit_unstaged.load(std::sync::atomic::Ordering::Relaxed);
             let unstaged_before = unstaged();
             let (status, body) = f.app.call(r.method.clone(), &path, f.token(caller).as_deref(), r.body.clone()).await;
@@ -245,11 +245,11 @@ async fn every_route_answers_every_caller_as_the_table_says_and_is_audited() {
             let audited = r.method != Method::GET || r.template.ends_with("bundle.zip");
             let last: Option<(String, String, String, i64, String)> =
                 sqlx::query_as("select actor, action, outcome, status, target from audit_log order by id desc limit 1")
-                    .fetch_optional(&f.app.state.db)
+                    .fetch_optional(f.app.state.store.pool())
                     .await
                     .unwrap();
             let (after,): (i64,) =
-                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+                sqlx::query_as("select count(*) from audit_log").fetch_one(f.app.state.store.pool()).await.unwrap();
             if audited {
                 assert_eq!(after, before + 1, "{caller} {} {path}: one audit entry", r.method);
                 let (actor, action, outcome, logged, target) = last.unwrap();
@@ -319,8 +319,8 @@ async fn tenants_read_only_their_own_audit_entries() {
     assert_eq!(body["error"]["field"], "tenant");
 
     // The log refuses to be rewritten.
-    assert!(sqlx::query("delete from audit_log").execute(&f.app.state.db).await.is_err());
-    assert!(sqlx::query("update audit_log set actor = 'x'").execute(&f.app.state.db).await.is_err());
+    assert!(sqlx::query("delete from audit_log").execute(f.app.state.store.pool()).await.is_err());
+    assert!(sqlx::query("update audit_log set actor = 'x'").execute(f.app.state.store.pool()).await.is_err());
 }
 
 #[tokio::test]
@@ -411,7 +411,7 @@ async fn invited_tenant_user_signs_in_sees_only_its_tenant_and_forms_need_csrf()
 
     // Form posts without the session's CSRF token change nothing.
     let creds = |app: &TestApp| {
-        let db = app.state.db.clone();
+        let db = app.state.store.pool().clone();
         async move {
             let (n,): (i64,) =
                 sqlx::query_as("select count(*) from credentials where tenant_id = 83").fetch_one(&db).await.unwrap();
@@ -456,9 +456,16 @@ async fn sign_in_rate_limit_engages_per_account_and_per_address() {
     })
     .await;
     let email = Email::parse("ops@cdn.example").unwrap();
-    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
-        .await
-        .unwrap();
+    users::create(
+        &app.state.store,
+        &app.state.hashing,
+        &email,
+        Role::Operator,
+        None,
+        Some("the right password".into()),
+    )
+    .await
+    .unwrap();
 
     for _ in 0..3 {
         assert_eq!(
@@ -521,9 +528,16 @@ async fn simultaneous_wrong_passwords_are_limited_like_sequential_ones() {
     // Enough hashing slots that none is refused as busy: only the limiter decides here.
     let app = spawn_app_with(|c| c.login.max_concurrent_hashes = 64).await;
     let email = Email::parse("ops@cdn.example").unwrap();
-    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
-        .await
-        .unwrap();
+    users::create(
+        &app.state.store,
+        &app.state.hashing,
+        &email,
+        Role::Operator,
+        None,
+        Some("the right password".into()),
+    )
+    .await
+    .unwrap();
     let statuses =
         simultaneous_sign_ins(&app, 30, &[("email", "ops@cdn.example"), ("password", "wrong password!")]).await;
     assert_eq!((count(&statuses, 401), count(&statuses, 429)), (5, 25), "{statuses:?}");
@@ -540,9 +554,16 @@ async fn simultaneous_wrong_passwords_are_limited_like_sequential_ones() {
 async fn password_checks_beyond_the_bound_get_503_at_once() {
     let app = spawn_app_with(|c| c.login.max_concurrent_hashes = 1).await;
     let email = Email::parse("ops@cdn.example").unwrap();
-    users::create(&app.state.db, &app.state.hashing, &email, Role::Operator, None, Some("the right password".into()))
-        .await
-        .unwrap();
+    users::create(
+        &app.state.store,
+        &app.state.hashing,
+        &email,
+        Role::Operator,
+        None,
+        Some("the right password".into()),
+    )
+    .await
+    .unwrap();
     // The one slot is busy: a sign-in is refused without hashing and without counting a failure.
     let held = app.state.hashing.permit().unwrap();
     for _ in 0..8 {
@@ -560,12 +581,12 @@ async fn passwords_and_tokens_are_stored_only_hashed() {
     let f = fixture().await;
     let password = "plain text must not appear";
     let email = Email::parse("vault@cdn.example").unwrap();
-    users::create(&f.app.state.db, &f.app.state.hashing, &email, Role::Operator, None, Some(password.into()))
+    users::create(&f.app.state.store, &f.app.state.hashing, &email, Role::Operator, None, Some(password.into()))
         .await
         .unwrap();
     let (_, created) = f.app.op(Method::POST, "/api/v1/tokens", Some(json!({"name": "secret-check"}))).await;
     let token = created["token"].as_str().unwrap().to_owned();
-    sqlx::query("pragma wal_checkpoint(truncate)").execute(&f.app.state.db).await.unwrap();
+    sqlx::query("pragma wal_checkpoint(truncate)").execute(f.app.state.store.pool()).await.unwrap();
 
     let mut haystack = Vec::new();
     for entry in walk(f.app.dir.path()) {
@@ -576,7 +597,7 @@ async fn passwords_and_tokens_are_stored_only_hashed() {
     }
     let (hash,): (String,) = sqlx::query_as("select password_hash from users where email = ?")
         .bind(email.as_str())
-        .fetch_one(&f.app.state.db)
+        .fetch_one(f.app.state.store.pool())
         .await
         .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
@@ -809,7 +830,7 @@ async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_aud
             let path =
                 p.path.replace("{own_token}", &f.own_token_id.to_string()).replace("{user}", &f.user_id.to_string());
             let (before,): (i64,) =
-                sqlx::query_as("select count(*) from audit_log").fetch_one(&f.app.state.db).await.unwrap();
+                sqlx::query_as("select count(*) from audit_log").fetch_one(f.app.state.store.pool()).await.unwrap();
             let unstaged = || f.app.state.metrics.audit_unstaged.load(std::sync::atomic::Ordering::Relaxed);
             let unstaged_before = unstaged();
             let request = client.request(p.method.clone(), f.app.url(&path));
@@ -845,7 +866,7 @@ async fn every_dashboard_route_answers_every_caller_as_the_table_says_and_is_aud
                 let last: (i64, String, String, i64) = sqlx::query_as(
                     "select (select count(*) from audit_log), actor, action, status from audit_log order by id desc limit 1",
                 )
-                .fetch_one(&f.app.state.db)
+                .fetch_one(f.app.state.store.pool())
                 .await
                 .unwrap();
                 assert_eq!(last.0, before + 1, "{caller} {} {path}: one audit entry", p.method);

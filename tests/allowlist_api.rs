@@ -310,7 +310,7 @@ async fn dashboard_lists_adds_and_removes_entries_and_shows_brokers() {
 
     report(&app, "kafka-2", 0).await;
     sqlx::query("update firewall_agents set last_contact_at = last_contact_at - 3600 where broker_id = 'kafka-2'")
-        .execute(&app.state.db)
+        .execute(app.state.store.pool())
         .await
         .unwrap();
     let (status, brokers) = get("/brokers").await;
@@ -349,7 +349,7 @@ async fn deleting_a_tenant_moves_the_version() {
 
 async fn brokers(app: &TestApp) -> Vec<(String, i64, String)> {
     sqlx::query_as("select broker_id, applied_version, token_name from firewall_agents order by broker_id")
-        .fetch_all(&app.state.db)
+        .fetch_all(app.state.store.pool())
         .await
         .unwrap()
 }
@@ -387,7 +387,7 @@ async fn an_agent_reports_only_for_its_own_broker_and_published_versions() {
         "insert into api_tokens (name, role, token_hash, prefix, created_at) values ('old-agent', 'agent', ?, 'of_legacy', 0)",
     )
     .bind(outflow::auth::hash_token(legacy))
-    .execute(&app.state.db)
+    .execute(app.state.store.pool())
     .await
     .unwrap();
     let (status, _) = app.call(Method::GET, "/api/v1/agent/allowlist", Some(legacy), None).await;

@@ -8,8 +8,8 @@ use std::path::Path;
 use base64::Engine;
 use common::binary::{outflow, run_ok};
 use common::spawn_app_with;
-use outflow::pki::credentials;
 use outflow::tenants::TenantId;
+use outflow::tenants::credentials;
 use reqwest::Method;
 
 /// The 32-byte private scalar inside an EC PKCS#8 DER (ECPrivateKey: version 1, then the key).
@@ -91,10 +91,10 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     app.activate(83).await;
     app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     let tenant = TenantId::parse(83).unwrap();
-    let second = credentials::newest_active(&app.state, tenant).await.unwrap().unwrap();
+    let second = credentials::newest_active(&app.state.store, &app.state.issuer, tenant).await.unwrap().unwrap();
     assert_eq!(second.row.cn, "c83.2");
     app.op(Method::DELETE, "/api/v1/tenants/83/credentials/2", None).await;
-    let first = credentials::newest_active(&app.state, tenant).await.unwrap().unwrap();
+    let first = credentials::newest_active(&app.state.store, &app.state.issuer, tenant).await.unwrap().unwrap();
     assert_eq!(first.row.cn, "c83.1");
 
     let files = data_files(app.dir.path());

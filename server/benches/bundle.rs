@@ -79,11 +79,11 @@ fn main() {
         let state: AppState = rt.block_on(AppState::open(config)).unwrap();
         let tenant = TenantId::parse(83).unwrap();
         rt.block_on(async {
-            outflow::tenants::create(&state.db, tenant, &TenantName::parse("Bench").unwrap()).await.unwrap();
-            streaming::activate(&state, tenant).await.unwrap();
+            outflow::tenants::create(&state.store, tenant, &TenantName::parse("Bench").unwrap()).await.unwrap();
+            streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
         });
         let samples = time_n(50, || {
-            let zip = rt.block_on(outflow::bundle::for_tenant(&state, tenant)).unwrap();
+            let zip = rt.block_on(state.bundle(tenant)).unwrap();
             std::hint::black_box(zip);
         });
         let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));

@@ -44,7 +44,7 @@ async fn main() {
     let started = Instant::now();
     for id in 1..=1000 {
         let tenant = TenantId::parse(id).unwrap();
-        outflow::tenants::create(&state.db, tenant, &TenantName::parse(&format!("Customer {id}")).unwrap())
+        outflow::tenants::create(&state.store, tenant, &TenantName::parse(&format!("Customer {id}")).unwrap())
             .await
             .unwrap();
         if id % 2 == 0 {
@@ -53,8 +53,8 @@ async fn main() {
     }
     println!("setup: 1,000 tenants (500 active) in {:.1} s", started.elapsed().as_secs_f64());
 
-    let token = auth::create_token(&state.db, Role::Operator, "bench").await.unwrap();
-    let principal = auth::authenticate(&state.db, &token).await.unwrap().unwrap();
+    let token = auth::create_token(&state.store, Role::Operator, "bench").await.unwrap();
+    let principal = auth::authenticate(&state.store, &token).await.unwrap().unwrap();
     let cookie = session::start(&state, &principal).await.unwrap();
     let cookie = format!("{}={}", cookie.name(), cookie.value());
     let router = outflow::app::router(state.clone());

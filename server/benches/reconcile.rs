@@ -29,7 +29,7 @@ fn ms(d: Duration) -> f64 {
 
 async fn wait_ready(state: &AppState, tenant: TenantId) {
     loop {
-        if let Some(row) = reconcile::status_of(&state.db, tenant).await.unwrap()
+        if let Some(row) = reconcile::status_of(&state.store, tenant).await.unwrap()
             && row.status == "ready"
         {
             return;
@@ -40,8 +40,8 @@ async fn wait_ready(state: &AppState, tenant: TenantId) {
 
 async fn activate(state: &AppState, id: i64) -> TenantId {
     let tenant = TenantId::parse(id).unwrap();
-    outflow::tenants::create(&state.db, tenant, &TenantName::parse(&format!("Bench {id}")).unwrap()).await.unwrap();
-    streaming::activate(state, tenant).await.unwrap();
+    outflow::tenants::create(&state.store, tenant, &TenantName::parse(&format!("Bench {id}")).unwrap()).await.unwrap();
+    streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
     tenant
 }
 
@@ -79,7 +79,11 @@ async fn main() {
     println!("baseline: read actual state (metadata + ACLs), empty cluster: p50 {:.2} ms (= 1 unit)", ms(unit));
 
     let cancel = CancellationToken::new();
-    let loop_task = tokio::spawn(reconcile::run(state.clone(), cluster.clone(), cancel.clone()));
+    let loop_task = tokio::spawn({
+        let (store, cluster, config, metrics, cancel) =
+            (state.store.clone(), cluster.clone(), state.config.clone(), state.metrics.clone(), cancel.clone());
+        async move { reconcile::run(store, cluster, &config.kafka, metrics, cancel).await }
+    });
 
     let mut latencies = Vec::new();
     for id in 1..=50 {
@@ -110,7 +114,7 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let pending = loop {
         let (pending,): (i64,) = sqlx::query_as("select count(*) from reconcile_status where status != 'ready'")
-            .fetch_one(&state.db)
+            .fetch_one(state.store.pool())
             .await
             .unwrap();
         if pending == 0 || Instant::now() > deadline {
@@ -130,7 +134,8 @@ async fn main() {
     let mut passes = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        let report = reconcile::pass(&state, &cluster).await.unwrap();
+        let report =
+            reconcile::pass(&state.store, &cluster, state.config.kafka.delete_topics_on_deactivate).await.unwrap();
         passes.push(t.elapsed());
         assert_eq!(report.actions, 0, "a provisioned cluster needs no action");
     }

@@ -34,8 +34,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr();
     let state = app.state.clone();
-    let operator = auth::create_token(&state.db, Role::Operator, "test-operator").await.unwrap();
-    let agent = auth::create_agent_token(&state.db, &BrokerId::parse("kafka-1").unwrap(), "test-agent").await.unwrap();
+    let operator = auth::create_token(&state.store, Role::Operator, "test-operator").await.unwrap();
+    let agent =
+        auth::create_agent_token(&state.store, &BrokerId::parse("kafka-1").unwrap(), "test-agent").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -74,7 +75,7 @@ impl TestApp {
     /// A new agent token bound to `broker`.
     pub async fn agent_token(&self, broker: &str) -> String {
         let broker = BrokerId::parse(broker).unwrap();
-        auth::create_agent_token(&self.state.db, &broker, &format!("agent-{}", broker.as_str())).await.unwrap()
+        auth::create_agent_token(&self.state.store, &broker, &format!("agent-{}", broker.as_str())).await.unwrap()
     }
 
     /// As operator.

@@ -5,7 +5,6 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::{CsrfForm, Nav, NoticeQuery, PageResult, see_other};
 use crate::auth::Session;
