@@ -48,15 +48,15 @@ async fn main() {
             .await
             .unwrap();
         if id % 2 == 0 {
-            streaming::activate(&state, tenant).await.unwrap();
+            streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
         }
     }
     println!("setup: 1,000 tenants (500 active) in {:.1} s", started.elapsed().as_secs_f64());
 
     let token = auth::create_token(&state.store, Role::Operator, "bench").await.unwrap();
     let principal = auth::authenticate(&state.store, &token).await.unwrap().unwrap();
-    let cookie = session::start(&state, &principal).await.unwrap();
-    let cookie = format!("{}={}", cookie.name(), cookie.value());
+    let id = session::start(&state.store, &principal, state.config.session_minutes).await.unwrap();
+    let cookie = format!("{}={id}", session::SESSION_COOKIE);
     let router = outflow::app::router(state.clone());
 
     let base = time_get(&router, "/healthz", &cookie, 200).await;
