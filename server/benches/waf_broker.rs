@@ -135,10 +135,12 @@ fn main() {
 
     // Tenant 83, active, with its topic; plus the raw, dead-letter and passthrough topics.
     runtime.block_on(async {
-        let db = outflow::db::connect(&format!("sqlite://{}/outflow.db", data.display())).await.unwrap();
+        let store = outflow::store::Store::open(&format!("sqlite://{}/outflow.db", data.display()), Default::default())
+            .await
+            .unwrap();
         let id = outflow::tenants::TenantId::parse(83).unwrap();
-        outflow::tenants::create(&db, id, &outflow::tenants::TenantName::parse("Bench").unwrap()).await.unwrap();
-        sqlx::query("update tenants set streaming_active = 1 where id = 83").execute(&db).await.unwrap();
+        outflow::tenants::create(&store, id, &outflow::tenants::TenantName::parse("Bench").unwrap()).await.unwrap();
+        sqlx::query("update tenants set streaming_active = 1 where id = 83").execute(store.pool()).await.unwrap();
         let admin: AdminClient<DefaultClientContext> = client(&env).create().unwrap();
         let topics = [
             NewTopic::new(RAW, PARTITIONS, TopicReplication::Fixed(1)),
