@@ -50,3 +50,29 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
+
+/// Serves `render()` at `/metrics` on its own listener until `stop` (the WAF worker's metrics).
+pub async fn serve_text(
+    addr: std::net::SocketAddr,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    // Printed on stdout so scripts and tests can find a port chosen with :0.
+    println!("waf-split metrics on http://{}/metrics", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let render = render.clone();
+            async move { ([("content-type", "text/plain; version=0.0.4")], render()) }
+        }),
+    );
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!("metrics endpoint: {e}");
+        }
+    });
+    Ok(())
+}

@@ -1,7 +1,6 @@
 //! WAF splitter: the pure split kernel, routing to tenants, the file mode and the exactly-once
 //! Kafka worker (`outflow waf-split`).
 
-pub mod cli;
 pub mod file;
 pub mod metrics;
 pub mod route;

@@ -15,6 +15,8 @@ use crate::pki::{Kek, KeyAlgorithm, PrivateKey};
 use crate::state::AppState;
 use crate::tenants::TenantId;
 
+mod waf;
+
 #[derive(Debug, Parser)]
 #[command(name = "outflow", version, about = "Control plane for streaming CDN logs to customers over Kafka")]
 pub struct Cli {
@@ -56,7 +58,7 @@ enum Command {
     Agent(AgentArgs),
     /// Split WAF audit records into one record per message: the exactly-once Kafka worker, or
     /// with `--file` a newline-delimited file.
-    WafSplit(crate::waf::cli::WafSplitArgs),
+    WafSplit(waf::WafSplitArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -254,7 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 () = shutdown_signal() => Ok(()),
             }
         }
-        Command::WafSplit(args) => crate::waf::cli::run(config, args, shutdown_signal()).await,
+        Command::WafSplit(args) => waf::run(config, args, shutdown_signal()).await,
     }
 }
 

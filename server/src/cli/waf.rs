@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::routing::get;
 use rdkafka::consumer::Consumer;
 use tokio_util::sync::CancellationToken;
 
-use super::file::split_lines;
-use super::metrics::Metrics;
-use super::route::{Directory, TenantSource};
-use super::split::Limits;
-use super::worker::{self, WorkerConfig};
 use crate::config::Config;
+use crate::waf::file::split_lines;
+use crate::waf::metrics::Metrics;
+use crate::waf::route::{Directory, TenantSource};
+use crate::waf::split::Limits;
+use crate::waf::worker::{self, WorkerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct WafSplitArgs {
@@ -76,7 +75,8 @@ pub async fn run(config: Config, args: WafSplitArgs, shutdown: impl Future<Outpu
     let metrics = Arc::new(Metrics::default());
     let stop = CancellationToken::new();
     if let Some(addr) = args.metrics_listen {
-        serve_metrics(addr, metrics.clone(), stop.clone()).await?;
+        let metrics = metrics.clone();
+        crate::http::metrics::serve_text(addr, move || metrics.render(), stop.clone()).await?;
     }
     if let Some(partitions) = args.create_topics {
         create_missing(&config.kafka, &[&args.topic, &args.dlq_topic], partitions).await?;
@@ -143,26 +143,6 @@ fn file_mode(limits: Limits, file: PathBuf, out: PathBuf) -> anyhow::Result<()> 
     )
     .context("splitting")?;
     eprintln!("{} records in, {} records out, {} invalid", report.records_in, report.records_out, report.invalid);
-    Ok(())
-}
-
-async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>, stop: CancellationToken) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    // Printed on stdout so scripts and tests can find a port chosen with :0.
-    println!("waf-split metrics on http://{}/metrics", listener.local_addr()?);
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move { ([("content-type", "text/plain; version=0.0.4")], metrics.render()) }
-        }),
-    );
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-        if let Err(e) = serve.await {
-            tracing::error!("metrics endpoint: {e}");
-        }
-    });
     Ok(())
 }
 
