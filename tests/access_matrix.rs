@@ -595,7 +595,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// cannot sign in.)
 const PAGE_CALLERS: [&str; 4] = ["operator", "tenant-own", "tenant-other", "anonymous"];
 
-/// One dashboard route: method, route as written in `web/mod.rs`, concrete path, form fields
+/// One dashboard route: method, route as in `outflow::web::routes()`, concrete path, form fields
 /// (the session's CSRF token is added), and the status per `PAGE_CALLERS`.
 struct Page {
     method: Method,
@@ -701,20 +701,10 @@ fn pages() -> Vec<Page> {
     ]
 }
 
-/// Every `.route("path", get(..).post(..))` of the dashboard router, read from its source, so
-/// a page added without an entry in `pages()` fails the test.
+/// Every dashboard route, from the table the router is built from, so a page added without an
+/// entry in `pages()` fails the test.
 fn dashboard_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(common::kafka::repo_root().join("server/src/web/mod.rs")).unwrap();
-    let mut routes = BTreeSet::new();
-    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
-        let path = line[".route(\"".len()..].split('"').next().unwrap().to_owned();
-        for (method, marker) in [("GET", "get("), ("POST", "post(")] {
-            if line.contains(marker) {
-                routes.insert((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    routes
+    outflow::web::routes().iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect()
 }
 
 /// What is wrong with a dashboard response's security headers: every response is unsniffable,
