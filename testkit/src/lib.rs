@@ -10,13 +10,16 @@
 //! - [`Broker`]: a real Kafka broker from `ops/kafka/broker.sh`, for tests and benchmarks.
 //! - [`Api`]: a REST client with a bearer token; [`Tenants::create_and_activate`] is the one
 //!   "new streaming tenant" step, over HTTP or (for benchmarks) through the library.
-//! - [`eventually`] and [`poll`]: wait for a condition; [`bench`]: report figures.
+//! - [`eventually`] and [`poll`]: wait for a condition.
+//! - [`lab`]: network namespaces and nftables for the firewall test and benchmark; [`bench`]:
+//!   report figures.
 
 mod api;
 mod app;
 pub mod bench;
 mod binary;
 mod kafka;
+pub mod lab;
 mod process;
 mod tenants;
 mod wait;
