@@ -11,8 +11,8 @@
 //! - [`Api`]: a REST client with a bearer token; [`Tenants::create_and_activate`] is the one
 //!   "new streaming tenant" step, over HTTP or (for benchmarks) through the library.
 //! - [`eventually`] and [`poll`]: wait for a condition.
-//! - [`lab`]: network namespaces and nftables for the firewall test and benchmark; [`bench`]:
-//!   report figures.
+//! - [`lab`]: network namespaces and nftables for the firewall test and benchmark;
+//!   [`waf_corpus`]: the generated ModSecurity corpus; [`bench`]: report figures.
 
 mod api;
 mod app;
@@ -22,6 +22,7 @@ mod kafka;
 pub mod lab;
 mod process;
 mod tenants;
+pub mod waf_corpus;
 mod wait;
 
 use std::path::{Path, PathBuf};
