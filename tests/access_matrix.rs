@@ -5,15 +5,13 @@
 //! naming the caller and the outcome. Also: CSRF, the sign-in rate limit, secrets stored only
 //! hashed, and revocation taking effect at once.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 use outflow::auth::Role;
 use outflow::auth::tokens::{self, Owner};
 use outflow::auth::users::{self, Email};
 use outflow::tenants::TenantId;
+use outflow_testkit::{Tenants, TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -136,10 +134,8 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let app = spawn_app().await;
-    app.create_tenant(83, "Acme").await;
-    app.create_tenant(84, "Globex").await;
-    app.activate(83).await;
-    app.activate(84).await;
+    app.create_and_activate(83, "Acme").await;
+    app.create_and_activate(84, "Globex").await;
     let (status, body) =
         app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
