@@ -5,15 +5,13 @@
 //! naming the caller and the outcome. Also: CSRF, the sign-in rate limit, secrets stored only
 //! hashed, and revocation taking effect at once.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 use outflow::auth::Role;
 use outflow::auth::tokens::{self, Owner};
 use outflow::auth::users::{self, Email};
 use outflow::tenants::TenantId;
+use outflow_testkit::{Tenants, TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -136,10 +134,8 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let app = spawn_app().await;
-    app.create_tenant(83, "Acme").await;
-    app.create_tenant(84, "Globex").await;
-    app.activate(83).await;
-    app.activate(84).await;
+    app.create_and_activate(83, "Acme").await;
+    app.create_and_activate(84, "Globex").await;
     let (status, body) =
         app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -616,7 +612,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// cannot sign in.)
 const PAGE_CALLERS: [&str; 4] = ["operator", "tenant-own", "tenant-other", "anonymous"];
 
-/// One dashboard route: method, route as written in `web/mod.rs`, concrete path, form fields
+/// One dashboard route: method, route as in `outflow::web::routes()`, concrete path, form fields
 /// (the session's CSRF token is added), and the status per `PAGE_CALLERS`.
 struct Page {
     method: Method,
@@ -722,20 +718,10 @@ fn pages() -> Vec<Page> {
     ]
 }
 
-/// Every `.route("path", get(..).post(..))` of the dashboard router, read from its source, so
-/// a page added without an entry in `pages()` fails the test.
+/// Every dashboard route, from the table the router is built from, so a page added without an
+/// entry in `pages()` fails the test.
 fn dashboard_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(common::kafka::repo_root().join("server/src/web/mod.rs")).unwrap();
-    let mut routes = BTreeSet::new();
-    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
-        let path = line[".route(\"".len()..].split('"').next().unwrap().to_owned();
-        for (method, marker) in [("GET", "get("), ("POST", "post(")] {
-            if line.contains(marker) {
-                routes.insert((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    routes
+    outflow::web::routes().iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect()
 }
 
 /// What is wrong with a dashboard response's security headers: every response is unsniffable,

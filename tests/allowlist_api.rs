@@ -1,11 +1,9 @@
 //! Allowlists through the REST API and the dashboard, and the agents' routes, in process:
 //! validation, idempotency, the cap, the global version, long polls and "applied on k of n".
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, spawn_app, spawn_app_with};
+use outflow_testkit::{Tenants, TestApp, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -427,7 +425,7 @@ async fn agent_tokens_are_created_for_one_broker() {
     assert_eq!(report_with(&app, token, "kafka-3", 0).await.0, StatusCode::FORBIDDEN);
 
     // The dashboard's form asks for the broker id too.
-    let browser = common::browser();
+    let browser = outflow_testkit::browser();
     let page = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let resp = browser
         .post(app.url("/login"))

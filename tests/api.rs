@@ -1,9 +1,7 @@
 //! REST API behaviour as a client sees it: auth, tenants, activation, credentials, bundle.
 
-mod common;
-
-use common::{spawn_app, spawn_app_with, unzip};
 use outflow::tenants::TenantId;
+use outflow_testkit::{Tenants, spawn_app, spawn_app_with, unzip};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -294,8 +292,7 @@ async fn partitions_only_increase_and_mark_the_tenant_pending() {
 #[tokio::test]
 async fn health_and_metrics() {
     let app = spawn_app().await;
-    app.create_tenant(83, "Acme").await;
-    app.activate(83).await;
+    app.create_and_activate(83, "Acme").await;
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
@@ -385,8 +382,7 @@ async fn connectivity_checks_run_one_per_tenant_and_a_few_in_all() {
     })
     .await;
     for (id, name) in [(83, "Acme"), (84, "Globex")] {
-        app.create_tenant(id, name).await;
-        app.activate(id).await;
+        app.create_and_activate(id, name).await;
     }
     let tenant = |id| TenantId::parse(id).unwrap();
     let check = async |id: i64| app.op(Method::POST, &format!("/api/v1/tenants/{id}/streaming/check"), None).await;

@@ -1,12 +1,10 @@
 //! A change and its audit entry commit together: killed with SIGKILL under a load of changes,
 //! the restarted server has an audit entry for every change that committed.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::binary::Server;
+use outflow_testkit::Server;
 use sqlx::sqlite::SqlitePoolOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

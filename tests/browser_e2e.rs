@@ -4,78 +4,17 @@
 //! watches the group's lag on the Streaming tab rise and fall back to zero. Screenshots of each
 //! step land in `<target>/tmp/browser_e2e/`.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use common::binary::run_ok;
-use common::kafka::{broker_and_server, repo_root};
-
-/// A child process whose stdout lines arrive on a channel.
-struct Lines {
-    child: Child,
-    rx: mpsc::Receiver<String>,
-}
-
-impl Lines {
-    fn spawn(mut command: Command) -> (Lines, Option<ChildStdin>) {
-        let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        (Lines { child, rx }, stdin)
-    }
-
-    /// The next line starting with `prefix` (others are skipped), within `timeout`.
-    fn wait_for(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no line starting with {prefix:?} within {timeout:?}"),
-            }
-        }
-    }
-
-    /// Interrupts the process (consumer.py closes its consumer and commits on SIGINT) and waits.
-    fn interrupt(mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use outflow_testkit::{Process, broker_and_server, repo_root, run_ok};
 
 /// Runs the zip's consumer.py until it printed every record in `expected`, then stops it.
 fn consume(bundle: &Path, expected: &[String]) {
-    let mut command = Command::new("python3");
-    command.arg("consumer.py").current_dir(bundle);
-    let (py, _) = Lines::spawn(command);
-    let mut missing: std::collections::BTreeSet<&str> = expected.iter().map(String::as_str).collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while !missing.is_empty() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = py.rx.recv_timeout(left).unwrap_or_else(|_| panic!("consumer.py still misses {}", missing.len()));
-        missing.remove(line.as_str());
-    }
+    let mut py = Process::spawn(Command::new("python3").arg("consumer.py").current_dir(bundle));
+    py.expect_all(expected, Duration::from_secs(90), "consumer.py");
     py.interrupt();
 }
 
@@ -112,8 +51,8 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
         .env("OUT", &out)
         .env("DOWNLOADS", &downloads)
         .stdin(Stdio::piped());
-    let (mut driver, stdin) = Lines::spawn(command);
-    let mut stdin = stdin.unwrap();
+    let mut driver = Process::spawn(&mut command);
+    let mut stdin = driver.stdin.take().unwrap();
 
     let zip = driver.wait_for("ZIP ", Duration::from_secs(180)).trim_start_matches("ZIP ").to_owned();
     let bundle = work.path().join("bundle");

@@ -2,21 +2,20 @@
 //! Java keytool, Python confluent-kafka, and an mTLS handshake against `openssl s_server`.
 //! Drives the real binary end to end.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::binary::{Server, free_port, outflow, run, run_ok};
-use common::unzip;
+use outflow_testkit::{Process, Server, Tenants, free_port, outflow, run, run_ok, unzip};
 
 const BROKERS: &str = "kafka1.cdn.example:9093,kafka2.cdn.example:9093";
 
 async fn download_bundle(server: &Server, tenant: i64) -> Vec<u8> {
-    server.tenant_bundle(&server.operator_token(), tenant, "Acme Streaming").await
+    let api = server.api();
+    api.create_and_activate(tenant, "Acme Streaming").await;
+    api.bundle(tenant).await
 }
 
 fn extract(files: &BTreeMap<String, Vec<u8>>, dir: &Path) {
@@ -260,39 +259,31 @@ fn check_mtls_handshake(server: &Server, dir: &Path) {
 /// One s_server/s_client exchange; returns whether the client got through and the server's log.
 fn handshake(srv: &Path, dir: &Path, client_cred: &[&str]) -> (bool, String) {
     let port = free_port().to_string();
-    let mut s_server = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-naccept",
-            "1",
-            "-Verify",
-            "1",
-            "-verify_return_error",
-        ])
-        .arg("-cert")
-        .arg(srv.join("server.crt.pem"))
-        .arg("-key")
-        .arg(srv.join("server.key.pem"))
-        .arg("-CAfile")
-        .arg(srv.join("ca.pem"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // s_server prints ACCEPT once it listens; a reader thread forwards its stdout lines.
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = s_server.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let mut s_server = Process::spawn(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-naccept",
+                "1",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
+            .arg("-cert")
+            .arg(srv.join("server.crt.pem"))
+            .arg("-key")
+            .arg(srv.join("server.key.pem"))
+            .arg("-CAfile")
+            .arg(srv.join("ca.pem"))
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    // s_server prints ACCEPT once it listens.
     let mut log = String::new();
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(10)).expect("s_server did not start listening");
+        let line = s_server.next_line(Duration::from_secs(10)).expect("s_server did not start listening");
         log.push_str(&line);
         log.push('\n');
         if line == "ACCEPT" {
@@ -324,11 +315,9 @@ fn handshake(srv: &Path, dir: &Path, client_cred: &[&str]) -> (bool, String) {
     let client = s_client.wait_with_output().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(s_server.stdin.take());
-    let _ = s_server.kill();
-    let _ = s_server.wait();
-    reader.join().unwrap();
-    log.extend(lines.try_iter().map(|l| l + "\n"));
-    s_server.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let (lines, stderr) = s_server.finish();
+    log.extend(lines.into_iter().map(|l| l + "\n"));
+    log.push_str(&stderr);
     let client_text = String::from_utf8_lossy(&client.stdout).to_string() + &String::from_utf8_lossy(&client.stderr);
     let accepted = client.status.success() && !client_text.contains("alert");
     (accepted, log)

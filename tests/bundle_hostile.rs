@@ -5,14 +5,11 @@
 //! API refuses) and compares them with a plain name's; the real binary serves zips for the
 //! names it accepts, and their `consumer.py` runs against a bogus bootstrap.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::binary::{Server, free_port, run};
-use common::unzip;
 use outflow::bundle::{self, BundleData};
+use outflow_testkit::{Server, Tenants, free_port, run, unzip};
 
 /// Names built around the fragments that break out of a string, a comment or a line.
 fn hostile_names() -> Vec<String> {
@@ -150,8 +147,8 @@ async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
     // Nothing listens on the bootstrap port: consumer.py must fail with its own message.
     let bogus = format!("127.0.0.1:{}", free_port());
     let server = Server::start(data_dir.path(), &[("OUTFLOW_BROKERS", bogus.as_str())]);
-    let token = server.operator_token();
-    let client = reqwest::Client::new();
+    let api = server.api();
+    let (token, client) = (&api.token, &api.client);
 
     let refused = hostile_names()
         .into_iter()
@@ -161,7 +158,7 @@ async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
     for name in &refused {
         let resp = client
             .post(format!("{}/api/v1/tenants", server.base))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&serde_json::json!({"id": 99, "name": name}))
             .send()
             .await
@@ -177,7 +174,8 @@ async fn the_served_consumer_py_runs_as_written_whatever_the_name() {
     let mut runs = Vec::new();
     for (i, name) in accepted.iter().enumerate() {
         let id = 100 + i as i64;
-        let zip = server.tenant_bundle(&token, id, name).await;
+        api.create_and_activate(id, name).await;
+        let zip = api.bundle(id).await;
         let dir = work.path().join(format!("c{id}"));
         std::fs::create_dir(&dir).unwrap();
         for (file, bytes) in unzip(&zip) {

@@ -1,9 +1,7 @@
 //! The dashboard without JavaScript: plain form posts and redirects, as a browser without
 //! scripts would make them.
 
-mod common;
-
-use common::{TestApp, browser, csrf_of, spawn_app, spawn_app_with, unzip};
+use outflow_testkit::{Tenants, TestApp, browser, csrf_of, spawn_app, spawn_app_with, unzip};
 use reqwest::StatusCode;
 
 async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
@@ -134,8 +132,7 @@ async fn static_assets_are_served() {
 #[tokio::test]
 async fn a_check_while_another_runs_shows_a_429_page() {
     let app = spawn_app_with(|c| c.brokers = vec!["127.0.0.1:1".into()]).await;
-    app.create_tenant(83, "Acme").await;
-    app.activate(83).await;
+    app.create_and_activate(83, "Acme").await;
     let (client, csrf) = sign_in(&app).await;
     let running = app.state.checks.try_acquire(outflow::tenants::TenantId::parse(83).unwrap()).unwrap();
     let resp = post(&client, &app, "/tenants/83/streaming/check", &[("csrf", &csrf)]).await;

@@ -2,15 +2,12 @@
 //! in a broker network namespace in front of a real Kafka broker, and connections from a client
 //! namespace with two addresses per family. Needs root (namespaces, nft); fails if it cannot run.
 
-#[path = "firewall/lab.rs"]
-mod lab;
-
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lab::{A_V4, A_V6, B_V4, B_V6, Lab, PORT};
+use outflow_testkit::lab::{self, A_V4, A_V6, B_V4, B_V6, Lab, PORT};
+use outflow_testkit::{Api, Server, agent_token, operator_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -19,54 +16,14 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// A connection attempt that is dropped by the firewall fails after this long.
 const CONNECT: Duration = Duration::from_millis(700);
 
-/// The real broker, started inside the broker namespace with its public listener on every
-/// address there, stopped on drop.
-struct Kafka {
-    dir: std::path::PathBuf,
+/// Tenant 83's allowlist.
+trait Allowlist {
+    async fn add(&self, cidr: IpAddr) -> i64;
+    async fn remove(&self, id: i64);
+    async fn entries(&self) -> Vec<Value>;
 }
 
-impl Kafka {
-    fn up(lab: &Lab, dir: &Path, data: &Path) -> Kafka {
-        let out = lab
-            .in_broker("bash")
-            .arg(lab::repo_root().join("ops/kafka/broker.sh"))
-            .arg("up")
-            .arg(dir)
-            .env("OUTFLOW_BIN", lab::outflow_bin())
-            .env("OUTFLOW_DATA_DIR", data)
-            .env("PUBLIC_PORT", PORT.to_string())
-            .env("PUBLIC_HOST", "0.0.0.0")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "broker.sh up failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        Kafka { dir: dir.to_owned() }
-    }
-}
-
-impl Drop for Kafka {
-    fn drop(&mut self) {
-        let _ =
-            Command::new("bash").arg(lab::repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status();
-    }
-}
-
-struct Api {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
+impl Allowlist for Api {
     async fn add(&self, cidr: IpAddr) -> i64 {
         let (status, body) = self
             .call(reqwest::Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": cidr.to_string()})))
@@ -113,14 +70,15 @@ async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
     let log = dir.path().join("agent.log");
     std::fs::create_dir_all(&data).unwrap();
 
-    let (mut server, base) = lab::serve(&data, lab.host_addr, &[]);
-    let _kafka = Kafka::up(&lab, &dir.path().join("kafka"), &data);
+    let mut server = Server::start_on(&data, &format!("{}:0", lab.host_addr), &[]);
+    let base = server.base.clone();
+    let _kafka = lab.kafka(&dir.path().join("kafka"), &data);
     // Without a table, anything reaches the broker: the listener is really there.
     assert!(lab.connects(A_V4.into(), DEADLINE), "Kafka does not accept on {PORT} in the broker namespace");
     assert!(lab.connects(B_V6.into(), DEADLINE), "Kafka does not accept on [{}]:{PORT}", lab::BROKER_V6);
 
-    let api = Api { base: base.clone(), token: lab::operator_token(&data, "e2e"), client: reqwest::Client::new() };
-    let agent_token = lab::agent_token(&data, "kafka-1");
+    let api = Api::new(&base, operator_token(&data, "e2e"));
+    let agent_token = agent_token(&data, "kafka-1");
     let (status, body) =
         api.call(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": 83, "name": "Acme"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

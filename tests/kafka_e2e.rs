@@ -6,49 +6,22 @@
 //! One test drives the scenarios in order against one broker, since some of them stop the
 //! broker or the server.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{Server, run, run_ok};
-use common::kafka::{Broker, eventually, repo_root};
-use common::unzip;
+use outflow_testkit::{Api, Broker, Process, Server, Tenants, eventually, repo_root, run, run_ok, unzip};
 use serde_json::{Value, json};
 
-struct Api {
-    base: String,
-    token: String,
-    client: reqwest::Client,
+/// What this test reads besides the shared API calls.
+trait Streaming {
+    async fn reconcile(&self, id: i64) -> Value;
+    async fn wait_ready(&self, id: i64, timeout: Duration) -> Duration;
+    async fn unpack_bundle(&self, id: i64, dir: &Path);
+    async fn metric(&self, name: &str) -> u64;
 }
 
-impl Api {
-    fn new(server: &Server) -> Api {
-        Api { base: server.base.clone(), token: server.operator_token(), client: reqwest::Client::new() }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn create_and_activate(&self, id: i64) {
-        let (s, b) = self
-            .call(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": id, "name": format!("Tenant {id}")})))
-            .await;
-        assert_eq!(s, 201, "{b}");
-        let (s, b) = self.call(reqwest::Method::PUT, &format!("/api/v1/tenants/{id}/streaming"), None).await;
-        assert_eq!(s, 201, "{b}");
-    }
-
+impl Streaming for Api {
     async fn reconcile(&self, id: i64) -> Value {
         let (s, b) = self.call(reqwest::Method::GET, &format!("/api/v1/tenants/{id}/streaming"), None).await;
         assert_eq!(s, 200, "{b}");
@@ -64,17 +37,10 @@ impl Api {
     }
 
     /// Downloads and unpacks the tenant's bundle into `dir`.
-    async fn bundle(&self, id: i64, dir: &Path) {
-        let resp = self
-            .client
-            .get(format!("{}/api/v1/tenants/{id}/bundle.zip", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+    async fn unpack_bundle(&self, id: i64, dir: &Path) {
+        let zip = self.bundle(id).await;
         std::fs::create_dir_all(dir).unwrap();
-        for (name, data) in unzip(&resp.bytes().await.unwrap()) {
+        for (name, data) in unzip(&zip) {
             std::fs::write(dir.join(name), data).unwrap();
         }
     }
@@ -90,63 +56,9 @@ impl Api {
     }
 }
 
-/// A child process whose stdout lines arrive on a channel; killed on drop.
-struct Lines {
-    child: Child,
-    rx: mpsc::Receiver<String>,
-}
-
-impl Lines {
-    fn spawn(mut cmd: Command) -> Lines {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { child, rx }
-    }
-
-    /// Collects lines until all of `expected` were seen.
-    fn expect_all(&mut self, expected: &[String], timeout: Duration, who: &str) {
-        let deadline = Instant::now() + timeout;
-        let mut missing: std::collections::BTreeSet<&String> = expected.iter().collect();
-        while !missing.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    missing.remove(&line);
-                }
-                Err(_) => panic!(
-                    "{who}: {} of {} records missing after {timeout:?}; its stderr:\n{}",
-                    missing.len(),
-                    expected.len(),
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    fn stderr(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut text = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut text);
-        }
-        text
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `command` with its stdout lines read by the test and its stderr kept for a failure report.
+fn lines(mut command: Command) -> Process {
+    Process::spawn(command.stderr(Stdio::piped()))
 }
 
 fn records(tag: &str, n: usize) -> Vec<String> {
@@ -207,11 +119,11 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let env_refs = || env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
     let mut server = Server::start(&data, &env_refs());
-    let api = Api::new(&server);
+    let api = server.api();
 
     // Activation provisions topics and ACLs.
-    api.create_and_activate(83).await;
-    api.create_and_activate(84).await;
+    api.create_and_activate(83, "Tenant 83").await;
+    api.create_and_activate(84, "Tenant 84").await;
     let took = api.wait_ready(83, Duration::from_secs(20)).await;
     eprintln!("tenant 83 ready {took:?} after activation");
     api.wait_ready(84, Duration::from_secs(20)).await;
@@ -219,12 +131,12 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
     assert_eq!(broker.partitions("c83_waf"), Some(2));
 
     let b1 = work.path().join("bundle-c83.1");
-    api.bundle(83, &b1).await;
+    api.unpack_bundle(83, &b1).await;
     let first = records("first", 20);
     broker.produce("c83", &first);
 
     // consumer.py, run as a customer would: the zip's brokers are this broker, files sit next to it.
-    let mut py = Lines::spawn({
+    let mut py = lines({
         let mut c = Command::new("python3");
         c.arg("consumer.py").current_dir(&b1);
         c
@@ -245,7 +157,7 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
 
     // Java kafka-clients with the Logstash settings and the PKCS#12 files.
     let jar = java_jar();
-    let mut java = Lines::spawn({
+    let mut java = lines({
         let mut c = Command::new("java");
         c.args([
             "-jar",
@@ -269,7 +181,7 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
     let go = go_consumer(work.path());
     let tls = run(go.to_str().unwrap(), &["--config", "filebeat.yml", "--dir", ".", "--check-tls-only"], &b1);
     assert!(tls.status.success(), "Go TLS load failed: {}", String::from_utf8_lossy(&tls.stderr));
-    let mut golang = Lines::spawn({
+    let mut golang = lines({
         let mut c = Command::new(&go);
         c.args(["--config", "filebeat.yml", "--dir", ".", "--max", "20", "--timeout-ms", "60000"]).current_dir(&b1);
         c
@@ -279,17 +191,17 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
 
     // Self-test with the tenant's own credential.
     let (s, check) = api.call(reqwest::Method::POST, "/api/v1/tenants/83/streaming/check", None).await;
-    assert_eq!((s, check["outcome"].as_str()), (200, Some("ok")), "{check}");
+    assert_eq!((s.as_u16(), check["outcome"].as_str()), (200, Some("ok")), "{check}");
 
     // Rotation: credential 2 works while 1 still does; revoking 1 denies its consumer within 10 s.
     let (s, rotated) = api.call(reqwest::Method::POST, "/api/v1/tenants/83/credentials", None).await;
     assert_eq!(s, 201, "{rotated}");
     api.wait_ready(83, Duration::from_secs(20)).await;
     let b2 = work.path().join("bundle-c83.2");
-    api.bundle(83, &b2).await;
+    api.unpack_bundle(83, &b2).await;
     let second = records("second", 10);
     broker.produce("c83", &second);
-    let mut old = Lines::spawn({
+    let mut old = lines({
         let mut c = Command::new("python3");
         c.arg("consumer.py").current_dir(&b1);
         c
@@ -334,14 +246,14 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
 
     // Broker down during activation: pending with the error; back up: ready within 10 s.
     broker.stop();
-    api.create_and_activate(85).await;
+    api.create_and_activate(85, "Tenant 85").await;
     let (_, _) = eventually(Duration::from_secs(30), "tenant 85 pending with an error", async || {
         let r = api.reconcile(85).await;
         (r["status"] == "pending" && r["last_error"].is_string()).then_some(())
     })
     .await;
     let (s, check) = api.call(reqwest::Method::POST, "/api/v1/tenants/83/streaming/check", None).await;
-    assert_eq!((s, check["outcome"].as_str()), (200, Some("unreachable")), "{check}");
+    assert_eq!((s.as_u16(), check["outcome"].as_str()), (200, Some("unreachable")), "{check}");
     broker.start();
     let took = api.wait_ready(85, Duration::from_secs(10)).await;
     eprintln!("tenant 85 ready {took:?} after the broker came back");
@@ -349,7 +261,7 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
 
     // Server killed mid-reconcile and restarted: converges.
     for id in 86..=95 {
-        api.create_and_activate(id).await;
+        api.create_and_activate(id, &format!("Tenant {id}")).await;
     }
     drop(server);
     server = Server::start(&data, &env_refs());
@@ -359,7 +271,7 @@ async fn tenants_are_provisioned_on_a_real_broker_and_the_zip_works_with_real_cl
         assert_eq!(broker.partitions(&format!("c{id}")), Some(2), "c{id}");
     }
     let b90 = work.path().join("bundle-c90");
-    api.bundle(90, &b90).await;
+    api.unpack_bundle(90, &b90).await;
     let ninety = records("ninety", 5);
     broker.produce("c90", &ninety);
     let kcat90 = run_ok("kcat", &["-F", "kcat.conf", "-C", "-t", "c90", "-o", "beginning", "-e", "-q"], &b90);

@@ -11,12 +11,10 @@
 //! else gets tested, so it is left out of the first two runs. The relaxations are in
 //! tests/openapi/schemathesis.toml; docs/decisions.md says why.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::binary::{Server, outflow};
+use outflow_testkit::{Server, outflow};
 use serde_json::{Value, json};
 
 /// Generated requests per operation and phase: enough to reach every documented answer, few

@@ -1,15 +1,12 @@
 //! Nothing secret is stored in the clear: after issuing credentials, importing a CA and creating
 //! tokens, no file under the data dir contains a private key, a bundle password or a token.
 
-mod common;
-
 use std::path::Path;
 
 use base64::Engine;
-use common::binary::{outflow, run_ok};
-use common::spawn_app_with;
-use outflow::tenants::TenantId;
 use outflow::tenants::credentials;
+use outflow::tenants::TenantId;
+use outflow_testkit::{Server, Tenants, outflow, run_ok, spawn_app_with, unzip};
 use reqwest::Method;
 
 /// The 32-byte private scalar inside an EC PKCS#8 DER (ECPrivateKey: version 1, then the key).
@@ -87,8 +84,7 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     .await;
     let ca_der = outflow::pki::ca::pem_to_der(&ca_key_pem, "PRIVATE KEY").unwrap();
 
-    app.create_tenant(83, "Acme").await;
-    app.activate(83).await;
+    app.create_and_activate(83, "Acme").await;
     app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     let tenant = TenantId::parse(83).unwrap();
     let second = credentials::newest_active(&app.state.store, &app.state.issuer, tenant).await.unwrap().unwrap();
@@ -119,7 +115,7 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     assert!(stored, "expected the credential rows in the data dir");
 
     // And the bundle built from the imported CA carries it.
-    let bundle = common::unzip(&app.bundle(83).await);
+    let bundle = unzip(&app.bundle(83).await);
     assert_eq!(
         bundle["importedCA.pem"],
         ca_cert_pem.trim().as_bytes().iter().chain(b"\n").copied().collect::<Vec<u8>>()
@@ -137,7 +133,7 @@ async fn the_data_dir_and_its_files_are_readable_by_their_owner_only() {
     std::fs::create_dir(&existing).unwrap();
     std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
     for dir in [&fresh, &existing] {
-        let server = common::binary::Server::start(dir, &[]);
+        let server = Server::start(dir, &[]);
         let token = server.operator_token();
         let created = reqwest::Client::new()
             .post(format!("{}/api/v1/tenants", server.base))

@@ -5,15 +5,11 @@
 //! commits exactly the expected set. Records are identified by the source partition, offset
 //! and message index headers, and by an id and message number inside each record.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::outflow_bin;
-use common::kafka::{Broker, broker_and_server, eventually};
+use outflow_testkit::{Broker, Process, Tenants, broker_and_server, eventually, outflow_bin};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -157,33 +153,38 @@ async fn produce(broker: &Broker, range: std::ops::Range<usize>) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-/// A running `outflow waf-split`.
+/// What `outflow waf-split` prints once it serves metrics, before their URL.
+const SERVING_METRICS: &str = "waf-split metrics on ";
+
+/// A running `outflow waf-split`, killed on drop.
 struct Worker {
-    child: Child,
+    process: Process,
     metrics: String,
 }
 
 impl Worker {
     fn start(broker: &Broker, data: &std::path::Path, instance: &str, extra: &[&str]) -> Worker {
-        let mut child = Command::new(outflow_bin())
-            .arg("--data-dir")
-            .arg(data)
-            .args(["waf-split", "--instance-id", instance, "--metrics-listen", "127.0.0.1:0", "--refresh-secs", "1"])
-            .args(["--max-messages", &MAX_MESSAGES.to_string()])
-            .args(extra)
-            .envs(broker.server_env())
-            .env("OUTFLOW_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let metrics = loop {
-            let line = lines.next().expect("waf-split exited before serving metrics").unwrap();
-            if let Some(url) = line.strip_prefix("waf-split metrics on ") {
-                break url.to_owned();
-            }
-        };
-        Worker { child, metrics }
+        let mut process = Process::spawn(
+            Command::new(outflow_bin())
+                .arg("--data-dir")
+                .arg(data)
+                .args([
+                    "waf-split",
+                    "--instance-id",
+                    instance,
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                    "--refresh-secs",
+                    "1",
+                ])
+                .args(["--max-messages", &MAX_MESSAGES.to_string()])
+                .args(extra)
+                .envs(broker.server_env())
+                .env("OUTFLOW_LOG", "warn"),
+        );
+        let line = process.wait_for(SERVING_METRICS, Duration::from_secs(120));
+        let metrics = line[SERVING_METRICS.len()..].to_owned();
+        Worker { process, metrics }
     }
 
     async fn metric(&self, name: &str) -> Option<u64> {
@@ -192,22 +193,13 @@ impl Worker {
     }
 
     fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// SIGTERM, then waits for a clean exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
+    fn terminate(self) {
+        let exit = self.process.terminate();
         assert!(exit.success(), "waf-split exited with {exit} on SIGTERM");
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 
@@ -371,27 +363,11 @@ async fn waf_records_are_split_exactly_once_into_tenant_topics_even_when_workers
     let work = tempfile::tempdir().unwrap();
     let (broker, server) = broker_and_server(work.path());
     let data = server.dir.clone();
-    let token = server.operator_token();
-    let http = reqwest::Client::new();
-    for id in ACTIVE.into_iter().chain([INACTIVE]) {
-        let resp = http
-            .post(format!("{}/api/v1/tenants", server.base))
-            .bearer_auth(&token)
-            .json(&json!({"id": id, "name": format!("Tenant {id}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
-    }
+    let api = server.api();
     for id in ACTIVE {
-        let resp = http
-            .put(format!("{}/api/v1/tenants/{id}/streaming", server.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        api.create_and_activate(id, &format!("Tenant {id}")).await;
     }
+    api.create_tenant(INACTIVE, &format!("Tenant {INACTIVE}")).await;
     eventually(Duration::from_secs(60), "c<N>_waf topics", async || {
         ACTIVE.iter().all(|id| broker.partitions(&format!("c{id}_waf")).is_some()).then_some(())
     })

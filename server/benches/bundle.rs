@@ -8,12 +8,10 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use outflow::pki::KeyAlgorithm;
-use outflow::tenants::{TenantId, TenantName, streaming};
+use outflow::tenants::TenantId;
 use outflow::{AppState, Config};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+use outflow_testkit::Tenants;
+use outflow_testkit::bench::{ms, percentile};
 
 fn time_n(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
     let mut samples: Vec<Duration> = (0..n)
@@ -25,10 +23,6 @@ fn time_n(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
         .collect();
     samples.sort();
     samples
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {
@@ -78,10 +72,7 @@ fn main() {
         };
         let state: AppState = rt.block_on(AppState::open(config)).unwrap();
         let tenant = TenantId::parse(83).unwrap();
-        rt.block_on(async {
-            outflow::tenants::create(&state.store, tenant, &TenantName::parse("Bench").unwrap()).await.unwrap();
-            streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
-        });
+        rt.block_on(state.create_and_activate(83, "Bench"));
         let samples = time_n(50, || {
             let zip = rt.block_on(state.bundle(tenant)).unwrap();
             std::hint::black_box(zip);

@@ -9,27 +9,18 @@
 //!
 //! each also as a ratio to one `nft -f` of the empty ruleset measured in the same run.
 
-#[path = "../../tests/firewall/lab.rs"]
-mod lab;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use lab::{A_V4, Lab};
 use outflow::firewall::{Cidr, nft};
+use outflow_testkit::bench::{ms, percentile};
+use outflow_testkit::lab::{self, A_V4, Lab};
+use outflow_testkit::{Api, Server, agent_token, operator_token};
 use serde_json::{Value, json};
 
 const CHANGES: usize = 100;
 const TENANTS: u32 = 1_000;
 const PER_TENANT: u32 = 100;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 /// Median of `runs` timings of `nft -f file` in the broker namespace.
 fn nft_apply(lab: &Lab, file: &std::path::Path, runs: usize) -> Duration {
@@ -45,24 +36,6 @@ fn nft_apply(lab: &Lab, file: &std::path::Path, runs: usize) -> Duration {
     times[runs / 2]
 }
 
-struct Api {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
-    }
-}
-
 /// The `i`-th benchmark address: distinct, never adjacent (so nothing merges), outside the lab.
 fn address(i: u32) -> Ipv4Addr {
     Ipv4Addr::from_bits((10 << 24) + i * 2 + 1)
@@ -75,9 +48,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     std::fs::create_dir_all(&data).unwrap();
-    let (_server, base) = lab::serve(&data, lab.host_addr, &[]);
-    let api = Api { base: base.clone(), token: lab::operator_token(&data, "bench"), client: reqwest::Client::new() };
-    let agent_token = lab::agent_token(&data, "kafka-1");
+    let server = Server::start_on(&data, &format!("{}:0", lab.host_addr), &[]);
+    let base = server.base.clone();
+    let api = Api::new(&base, operator_token(&data, "bench"));
+    let agent_token = agent_token(&data, "kafka-1");
     let _agent = lab::agent(
         &lab,
         &base,
@@ -97,16 +71,16 @@ async fn main() {
     println!("baseline: nft -f of the empty ruleset {:.1} ms (median of 21)", ms(baseline));
 
     // Propagation: add A, time until A connects; remove A, wait until blocked.
-    api.send(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": 1, "name": "bench"}))).await;
+    api.call_ok(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": 1, "name": "bench"}))).await;
     let mut latencies = Vec::with_capacity(CHANGES);
     for _ in 0..CHANGES {
         let entry = api
-            .send(reqwest::Method::POST, "/api/v1/tenants/1/allowlist", Some(json!({"cidr": A_V4.to_string()})))
+            .call_ok(reqwest::Method::POST, "/api/v1/tenants/1/allowlist", Some(json!({"cidr": A_V4.to_string()})))
             .await;
         let started = Instant::now();
         while !lab.connects(IpAddr::V4(A_V4), Duration::from_millis(20)) {}
         latencies.push(started.elapsed());
-        api.send(reqwest::Method::DELETE, &format!("/api/v1/tenants/1/allowlist/{}", entry["id"]), None).await;
+        api.call_ok(reqwest::Method::DELETE, &format!("/api/v1/tenants/1/allowlist/{}", entry["id"]), None).await;
         while lab.connects(IpAddr::V4(A_V4), Duration::from_millis(20)) {}
     }
     latencies.sort();
@@ -123,17 +97,17 @@ async fn main() {
 
     // 100,000 entries across 1,000 tenants, through the API.
     for t in 2..TENANTS + 2 {
-        api.send(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": t, "name": format!("t{t}")}))).await;
+        api.call_ok(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"id": t, "name": format!("t{t}")}))).await;
         let entries: Vec<Value> =
             (0..PER_TENANT).map(|k| json!({"cidr": address((t - 2) * PER_TENANT + k).to_string()})).collect();
-        api.send(reqwest::Method::PUT, &format!("/api/v1/tenants/{t}/allowlist"), Some(json!({"entries": entries})))
+        api.call_ok(reqwest::Method::PUT, &format!("/api/v1/tenants/{t}/allowlist"), Some(json!({"entries": entries})))
             .await;
     }
     // Wait until the agent enforces all of it, then time one more change from its 2xx to the
     // agent's report (the new entry turns "applied on 1 of 1").
     let last = format!("/api/v1/tenants/{}/allowlist", TENANTS + 1);
     let applied = async |cidr: &str| {
-        let body = api.send(reqwest::Method::GET, &last, None).await;
+        let body = api.call_ok(reqwest::Method::GET, &last, None).await;
         body["entries"].as_array().unwrap().iter().any(|e| e["cidr"] == cidr && e["applied_on"] == 1)
     };
     let last_cidr = format!("{}/32", address(TENANTS * PER_TENANT - 1));
@@ -144,7 +118,7 @@ async fn main() {
     let mut tail: Vec<Value> =
         (0..PER_TENANT - 1).map(|k| json!({"cidr": address((TENANTS - 1) * PER_TENANT + k).to_string()})).collect();
     tail.push(json!({"cidr": swapped.to_string()}));
-    api.send(reqwest::Method::PUT, &last, Some(json!({"entries": tail}))).await;
+    api.call_ok(reqwest::Method::PUT, &last, Some(json!({"entries": tail}))).await;
     let started = Instant::now();
     while !applied(&format!("{swapped}/32")).await {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -155,7 +129,7 @@ async fn main() {
 
     let mut cidrs: Vec<Cidr> = (0..TENANTS * PER_TENANT - 1).map(|i| address(i).to_string().parse().unwrap()).collect();
     cidrs.push(swapped.to_string().parse().unwrap());
-    let version = api.send(reqwest::Method::GET, &last, None).await["version"].as_i64().unwrap();
+    let version = api.call_ok(reqwest::Method::GET, &last, None).await["version"].as_i64().unwrap();
     let big = dir.path().join("big.nft");
     let ruleset = nft::render(version, &cidrs, lab::PORT);
     std::fs::write(&big, &ruleset.text).unwrap();

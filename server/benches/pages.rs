@@ -9,17 +9,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, header};
 use outflow::auth::{self, Role, session};
-use outflow::tenants::{TenantId, TenantName, streaming};
 use outflow::{AppState, Config};
+use outflow_testkit::Tenants;
+use outflow_testkit::bench::{ms, percentile};
 use tower::ServiceExt;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 async fn time_get(router: &axum::Router, path: &str, cookie: &str, n: usize) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
@@ -43,12 +36,11 @@ async fn main() {
     let state = AppState::open(Config { data_dir: dir.path().to_owned(), ..Config::default() }).await.unwrap();
     let started = Instant::now();
     for id in 1..=1000 {
-        let tenant = TenantId::parse(id).unwrap();
-        outflow::tenants::create(&state.store, tenant, &TenantName::parse(&format!("Customer {id}")).unwrap())
-            .await
-            .unwrap();
+        let name = format!("Customer {id}");
         if id % 2 == 0 {
-            streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
+            state.create_and_activate(id, &name).await;
+        } else {
+            state.create_tenant(id, &name).await;
         }
     }
     println!("setup: 1,000 tenants (500 active) in {:.1} s", started.elapsed().as_secs_f64());

@@ -5,61 +5,41 @@
 //! (goal <= 1 s). Each figure is also a ratio to one read of the cluster's actual state
 //! (metadata + ACL list) measured in the same run on the same broker.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outflow::config::KafkaConfig;
 use outflow::kafka::reconcile;
-use outflow::tenants::{TenantId, TenantName, streaming};
+use outflow::tenants::TenantId;
 use outflow::{AppState, Config};
+use outflow_testkit::bench::{ms, percentile};
+use outflow_testkit::{Broker, Tenants, poll};
 use tokio_util::sync::CancellationToken;
 
-#[path = "common/broker.rs"]
-mod broker;
-
-use broker::{BrokerGuard, broker_up};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 async fn wait_ready(state: &AppState, tenant: TenantId) {
-    loop {
-        if let Some(row) = reconcile::status_of(&state.store, tenant).await.unwrap()
-            && row.status == "ready"
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    poll(Duration::from_secs(120), Duration::from_millis(5), &format!("tenant {tenant} ready"), async || {
+        let row = reconcile::status_of(&state.store, tenant).await.unwrap()?;
+        (row.status == "ready").then_some(())
+    })
+    .await;
 }
 
 async fn activate(state: &AppState, id: i64) -> TenantId {
-    let tenant = TenantId::parse(id).unwrap();
-    outflow::tenants::create(&state.store, tenant, &TenantName::parse(&format!("Bench {id}")).unwrap()).await.unwrap();
-    streaming::activate(&state.store, &state.issuer, &state.published(), tenant).await.unwrap();
-    tenant
+    state.create_and_activate(id, &format!("Bench {id}")).await;
+    TenantId::parse(id).unwrap()
 }
 
 #[tokio::main]
 async fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let work = tempfile::tempdir().unwrap();
-    let kafka_dir = work.path().join("kafka");
     let data = work.path().join("data");
-    let env = broker_up(&root, &kafka_dir, &data);
-    let _guard = BrokerGuard(kafka_dir, root.clone());
+    let broker = Broker::up(&work.path().join("kafka"), &data);
     let config = Config {
         data_dir: data,
         kafka: KafkaConfig {
-            bootstrap: Some(env["OUTFLOW_KAFKA_BOOTSTRAP"].clone()),
-            ca: Some(env["OUTFLOW_KAFKA_CA"].clone().into()),
-            cert: Some(env["OUTFLOW_KAFKA_CERT"].clone().into()),
-            key: Some(env["OUTFLOW_KAFKA_KEY"].clone().into()),
+            bootstrap: Some(broker.var("OUTFLOW_KAFKA_BOOTSTRAP").to_owned()),
+            ca: Some(broker.var("OUTFLOW_KAFKA_CA").into()),
+            cert: Some(broker.var("OUTFLOW_KAFKA_CERT").into()),
+            key: Some(broker.var("OUTFLOW_KAFKA_KEY").into()),
             reconcile_interval_secs: 3600,
             ..KafkaConfig::default()
         },

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 
 use outflow::waf::Limits;
 use outflow::waf::file::split_lines;
+use outflow_testkit::waf_corpus as corpus;
 use serde_json::Value;
-
-#[path = "common/waf_corpus.rs"]
-mod corpus;
 
 fn main() {
     let records: usize = std::env::var("WAF_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);

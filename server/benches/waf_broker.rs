@@ -11,24 +11,18 @@
 //! committed every raw record; two alternating rounds, best of each.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use outflow::{AppState, Config};
+use outflow_testkit::waf_corpus as corpus;
+use outflow_testkit::{Broker, Process, Tenants, outflow_bin};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders, ToBytes};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-
-#[path = "common/broker.rs"]
-mod broker;
-
-use broker::{BrokerGuard, broker_up};
-
-#[path = "common/waf_corpus.rs"]
-mod corpus;
 
 const RAW: &str = "waf.audit.raw";
 const PARTITIONS: i32 = 4;
@@ -125,23 +119,17 @@ fn passthrough(env: &BTreeMap<String, String>, round: usize, total: u64) {
 
 fn main() {
     let records: usize = std::env::var("WAF_BROKER_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("outflow-data");
-    let kafka_dir = work.path().join("kafka");
-    let env = broker_up(&root, &kafka_dir, &data);
-    let _guard = BrokerGuard(kafka_dir, root.clone());
+    let broker = Broker::up(&work.path().join("kafka"), &data);
+    let env = &broker.env;
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
     // Tenant 83, active, with its topic; plus the raw, dead-letter and passthrough topics.
     runtime.block_on(async {
-        let store = outflow::store::Store::open(&format!("sqlite://{}/outflow.db", data.display()), Default::default())
-            .await
-            .unwrap();
-        let id = outflow::tenants::TenantId::parse(83).unwrap();
-        outflow::tenants::create(&store, id, &outflow::tenants::TenantName::parse("Bench").unwrap()).await.unwrap();
-        sqlx::query("update tenants set streaming_active = 1 where id = 83").execute(store.pool()).await.unwrap();
-        let admin: AdminClient<DefaultClientContext> = client(&env).create().unwrap();
+        let state = AppState::open(Config { data_dir: data.clone(), ..Config::default() }).await.unwrap();
+        state.create_and_activate(83, "Bench").await;
+        let admin: AdminClient<DefaultClientContext> = client(env).create().unwrap();
         let topics = [
             NewTopic::new(RAW, PARTITIONS, TopicReplication::Fixed(1)),
             NewTopic::new("c83_waf", 2, TopicReplication::Fixed(1)),
@@ -157,14 +145,14 @@ fn main() {
     let mb = corpus.len() as f64 / 1e6;
     {
         let producer: ThreadedProducer<DefaultProducerContext> =
-            client(&env).set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create().unwrap();
+            client(env).set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create().unwrap();
         for (i, line) in corpus.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let record = BaseRecord::<str, [u8]>::to(RAW).key("83").payload(line).partition(i as i32 % PARTITIONS);
             send(&producer, record);
         }
         producer.flush(Duration::from_secs(120)).unwrap();
     }
-    let probe: BaseConsumer = client(&env).create().unwrap();
+    let probe: BaseConsumer = client(env).create().unwrap();
     let ends: Vec<i64> =
         (0..PARTITIONS).map(|p| probe.fetch_watermarks(RAW, p, Duration::from_secs(10)).unwrap().1).collect();
     println!("raw: {records} ModSecurity records, {mb:.1} MB, {PARTITIONS} partitions");
@@ -174,26 +162,25 @@ fn main() {
     let (mut base, mut split) = (Duration::MAX, Duration::MAX);
     for round in 0..2 {
         let started = Instant::now();
-        passthrough(&env, round, records as u64);
+        passthrough(env, round, records as u64);
         base = base.min(started.elapsed());
 
         let group = format!("bench-split-{round}");
-        let group_probe: BaseConsumer = client(&env).set("group.id", &group).create().unwrap();
+        let group_probe: BaseConsumer = client(env).set("group.id", &group).create().unwrap();
         let started = Instant::now();
-        let mut worker = Command::new(env!("CARGO_BIN_EXE_outflow"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["waf-split", "--instance-id", &group, "--group", &group])
-            .envs(env.iter().filter(|(k, _)| k.starts_with("OUTFLOW_KAFKA_")))
-            .env("OUTFLOW_LOG", "error")
-            .spawn()
-            .unwrap();
+        let mut worker = Process::spawn(
+            Command::new(outflow_bin())
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["waf-split", "--instance-id", &group, "--group", &group])
+                .envs(env.iter().filter(|(k, _)| k.starts_with("OUTFLOW_KAFKA_")))
+                .env("OUTFLOW_LOG", "error"),
+        );
         while !committed_to_end(&group_probe, &ends) {
             std::thread::sleep(Duration::from_millis(50));
         }
         split = split.min(started.elapsed());
-        let _ = worker.kill();
-        let _ = worker.wait();
+        worker.kill();
         println!("round {round}: passthrough {base:.2?}, waf-split {split:.2?} (best so far)");
     }
 

@@ -13,48 +13,75 @@ mod tenants;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use serde::Deserialize;
 
 use crate::error::Error;
 use crate::state::AppState;
 
+/// One dashboard route: a method, the path as the router matches it, and its handler.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, handler: H) -> Route {
+    let filter = MethodFilter::try_from(method.clone()).expect("a method the router can match");
+    Route { method, path, handler: on(filter, handler) }
+}
+
+/// Every dashboard route. [`router`] serves exactly these, so this list is the dashboard's
+/// surface: the access-matrix test demands an access rule for each entry.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::GET, "/", signin::home),
+        route(M::GET, "/login", signin::login_form),
+        route(M::POST, "/login", signin::login),
+        route(M::POST, "/logout", signin::logout),
+        route(M::GET, "/tenants", tenants::tenants),
+        route(M::POST, "/tenants", tenants::create_tenant),
+        route(M::GET, "/tenants/{id}", tenants::tenant_home),
+        route(M::POST, "/tenants/{id}/delete", tenants::delete_tenant),
+        route(M::GET, "/tenants/{id}/streaming", streaming::streaming),
+        route(M::POST, "/tenants/{id}/streaming/activate", streaming::activate),
+        route(M::POST, "/tenants/{id}/streaming/deactivate", streaming::deactivate),
+        route(M::POST, "/tenants/{id}/streaming/check", streaming::check),
+        route(M::POST, "/tenants/{id}/streaming/partitions", partitions::partitions),
+        route(M::POST, "/tenants/{id}/credentials/rotate", credentials::rotate),
+        route(M::POST, "/tenants/{id}/credentials/{k}/revoke", credentials::revoke),
+        route(M::GET, "/tenants/{id}/bundle.zip", streaming::bundle),
+        route(M::POST, "/tenants/{id}/streaming/partition-requests", partitions::request_partitions),
+        route(M::GET, "/users", accounts::users),
+        route(M::POST, "/users", accounts::invite_user),
+        route(M::POST, "/users/{user}/{action}", accounts::set_user_disabled),
+        route(M::GET, "/tokens", accounts::tokens),
+        route(M::POST, "/tokens", accounts::create_token),
+        route(M::POST, "/tokens/{token}/revoke", accounts::revoke_token),
+        route(M::GET, "/audit", accounts::audit_log),
+        route(M::GET, "/ca", accounts::ca),
+        route(M::GET, "/ca.pem", accounts::ca_pem),
+        route(M::GET, "/invite/{secret}", accounts::invite_form),
+        route(M::POST, "/invite/{secret}", accounts::accept_invite),
+        route(M::GET, "/tenants/{id}/streaming/live", live::page),
+        route(M::GET, "/tenants/{id}/streaming/live.html", live::fragment),
+        route(M::POST, "/tenants/{id}/streaming/live-tail", live::set_tail),
+        route(M::POST, "/tenants/{id}/allowlist", firewall::add_entry),
+        route(M::POST, "/tenants/{id}/allowlist/{entry}/remove", firewall::remove_entry),
+        route(M::GET, "/brokers", firewall::brokers_page),
+        route(M::POST, "/brokers/{broker}/forget", firewall::forget_broker),
+        route(M::GET, "/static/style.css", style),
+        route(M::GET, "/static/live.js", script),
+    ]
+}
+
+/// The dashboard: [`routes`], each with its handler.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(signin::home))
-        .route("/login", get(signin::login_form).post(signin::login))
-        .route("/logout", post(signin::logout))
-        .route("/tenants", get(tenants::tenants).post(tenants::create_tenant))
-        .route("/tenants/{id}", get(tenants::tenant_home))
-        .route("/tenants/{id}/delete", post(tenants::delete_tenant))
-        .route("/tenants/{id}/streaming", get(streaming::streaming))
-        .route("/tenants/{id}/streaming/activate", post(streaming::activate))
-        .route("/tenants/{id}/streaming/deactivate", post(streaming::deactivate))
-        .route("/tenants/{id}/streaming/check", post(streaming::check))
-        .route("/tenants/{id}/streaming/partitions", post(partitions::partitions))
-        .route("/tenants/{id}/credentials/rotate", post(credentials::rotate))
-        .route("/tenants/{id}/credentials/{k}/revoke", post(credentials::revoke))
-        .route("/tenants/{id}/bundle.zip", get(streaming::bundle))
-        .route("/tenants/{id}/streaming/partition-requests", post(partitions::request_partitions))
-        .route("/users", get(accounts::users).post(accounts::invite_user))
-        .route("/users/{user}/{action}", post(accounts::set_user_disabled))
-        .route("/tokens", get(accounts::tokens).post(accounts::create_token))
-        .route("/tokens/{token}/revoke", post(accounts::revoke_token))
-        .route("/audit", get(accounts::audit_log))
-        .route("/ca", get(accounts::ca))
-        .route("/ca.pem", get(accounts::ca_pem))
-        .route("/invite/{secret}", get(accounts::invite_form).post(accounts::accept_invite))
-        .route("/tenants/{id}/streaming/live", get(live::page))
-        .route("/tenants/{id}/streaming/live.html", get(live::fragment))
-        .route("/tenants/{id}/streaming/live-tail", post(live::set_tail))
-        .route("/tenants/{id}/allowlist", post(firewall::add_entry))
-        .route("/tenants/{id}/allowlist/{entry}/remove", post(firewall::remove_entry))
-        .route("/brokers", get(firewall::brokers_page))
-        .route("/brokers/{broker}/forget", post(firewall::forget_broker))
-        .route("/static/style.css", get(style))
-        .route("/static/live.js", get(script))
+    routes().into_iter().fold(Router::new(), |router, r| router.route(r.path, r.handler))
 }
 
 /// The stylesheet is compiled in, so the binary serves the dashboard from any directory.

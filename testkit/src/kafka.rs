@@ -1,41 +1,55 @@
-//! A real Apache Kafka broker for tests, run with `ops/kafka/broker.sh`, and the real clients
-//! the bundle is made for.
-#![allow(dead_code)]
+//! A real Apache Kafka broker from the kit in `ops/kafka` (`broker.sh`), for tests and
+//! benchmarks alike.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use super::binary::{Server, outflow_bin};
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
+use crate::binary::{Server, outflow_bin};
+use crate::repo_root;
 
 /// A broker started by `broker.sh up`, stopped on drop.
 pub struct Broker {
     pub dir: PathBuf,
     pub data_dir: PathBuf,
+    /// What `broker.sh up` exported: addresses, certificates and keys.
     pub env: BTreeMap<String, String>,
+    /// The program (and its first arguments) that runs `broker.sh up`.
+    launcher: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Broker {
-    /// Starts a broker whose certificates come from the outflow CA in `data_dir`.
+    /// Starts a broker with its state under `dir`, certificates from the outflow CA in
+    /// `data_dir`.
     pub fn up(dir: &Path, data_dir: &Path) -> Broker {
-        let mut broker = Broker { dir: dir.to_owned(), data_dir: data_dir.to_owned(), env: BTreeMap::new() };
+        Broker::up_via(&["bash"], dir, data_dir, &[])
+    }
+
+    /// As [`Broker::up`], with `broker.sh up` run by `launcher` (say `ip netns exec NS bash`)
+    /// and with `extra_env` (say `PUBLIC_HOST`).
+    pub fn up_via(launcher: &[&str], dir: &Path, data_dir: &Path, extra_env: &[(&str, &str)]) -> Broker {
+        let mut broker = Broker {
+            dir: dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            env: BTreeMap::new(),
+            launcher: launcher.iter().map(|s| s.to_string()).collect(),
+            extra_env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
         broker.start();
         broker
     }
 
     /// (Re)starts it; the same ports, certificates and data.
     pub fn start(&mut self) {
-        let out = Command::new("bash")
+        let out = Command::new(&self.launcher[0])
+            .args(&self.launcher[1..])
             .arg(repo_root().join("ops/kafka/broker.sh"))
             .arg("up")
             .arg(&self.dir)
             .env("OUTFLOW_BIN", outflow_bin())
             .env("OUTFLOW_DATA_DIR", &self.data_dir)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         assert!(
@@ -55,13 +69,11 @@ impl Broker {
     }
 
     pub fn stop(&self) {
-        let status = Command::new("bash")
-            .arg(repo_root().join("ops/kafka/broker.sh"))
-            .arg("down")
-            .arg(&self.dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "broker.sh down failed");
+        assert!(self.down().unwrap().success(), "broker.sh down failed");
+    }
+
+    fn down(&self) -> std::io::Result<std::process::ExitStatus> {
+        Command::new("bash").arg(repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status()
     }
 
     pub fn var(&self, name: &str) -> &str {
@@ -123,7 +135,7 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status();
+        let _ = self.down();
     }
 }
 
@@ -136,16 +148,4 @@ pub fn broker_and_server(work: &Path) -> (Broker, Server) {
     env.push(("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", "1"));
     let server = Server::start(&data, &env);
     (broker, server)
-}
-
-/// Polls `f` until it returns Some or `timeout` passes.
-pub async fn eventually<T>(timeout: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> (T, Duration) {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return (v, started.elapsed());
-        }
-        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -10,15 +10,17 @@
 //! ```
 //! Broker and client addresses come from documentation ranges (RFC 5737, RFC 3849); they exist
 //! only inside the two namespaces.
-#![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use crate::binary::outflow_bin;
+use crate::kafka::Broker;
+use crate::process::Process;
 
 pub const BROKER_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const BROKER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
@@ -28,14 +30,6 @@ pub const A_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 pub const B_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
 /// The public port the agent guards.
 pub const PORT: u16 = 9093;
-
-pub fn outflow_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_outflow")
-}
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -127,6 +121,14 @@ impl Lab {
         lab
     }
 
+    /// The real Kafka broker inside the broker namespace, its public listener on `PORT` at
+    /// every address there; certificates from the outflow CA in `data`.
+    pub fn kafka(&self, dir: &Path, data: &Path) -> Broker {
+        let port = PORT.to_string();
+        let env = [("PUBLIC_PORT", port.as_str()), ("PUBLIC_HOST", "0.0.0.0")];
+        Broker::up_via(&["ip", "netns", "exec", &self.broker_ns, "bash"], dir, data, &env)
+    }
+
     /// A command run inside the broker namespace.
     pub fn in_broker(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
@@ -204,80 +206,21 @@ pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// `outflow <args>` with a data dir; returns stdout.
-pub fn outflow(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(outflow_bin()).arg("--data-dir").arg(data).args(args).output().unwrap();
-    assert!(out.status.success(), "outflow {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// An operator token, as the CLI prints it (last line).
-pub fn operator_token(data: &Path, name: &str) -> String {
-    last_line(&outflow(data, &["token", "create", "--role", "operator", "--name", name]))
-}
-
-/// An agent token bound to `broker`, as the CLI prints it.
-pub fn agent_token(data: &Path, broker: &str) -> String {
-    last_line(&outflow(data, &["token", "create", "--role", "agent", "--broker-id", broker, "--name", broker]))
-}
-
-fn last_line(out: &str) -> String {
-    out.lines().last().unwrap().trim().to_owned()
-}
-
-/// A process killed on drop.
-pub struct Proc(pub Child);
-
-impl Proc {
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `outflow serve` on `addr:0` (in the host namespace); returns the process and its base URL.
-pub fn serve(data: &Path, addr: Ipv4Addr, env: &[(&str, &str)]) -> (Proc, String) {
-    let mut child = Command::new(outflow_bin())
-        .args(["serve", "--listen", &format!("{addr}:0"), "--data-dir"])
-        .arg(data)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("outflow serve exited before listening").unwrap();
-        if let Some(url) = line.strip_prefix("outflow listening on ") {
-            break url.to_owned();
-        }
-    };
-    (Proc(child), base)
-}
-
 /// `outflow agent` inside the broker namespace, logging to `log`; without `broker_id` it
 /// reports for the broker its token is bound to.
-pub fn agent(lab: &Lab, server: &str, token: &str, broker_id: Option<&str>, state_dir: &Path, log: &Path) -> Proc {
+pub fn agent(lab: &Lab, server: &str, token: &str, broker_id: Option<&str>, state_dir: &Path, log: &Path) -> Process {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let mut command = lab.in_broker(outflow_bin());
     command.args(["agent", "--server", server, "--port", &PORT.to_string()]);
     if let Some(id) = broker_id {
         command.args(["--broker-id", id]);
     }
-    let child = command
-        .arg("--state-dir")
-        .arg(state_dir)
-        .env("OUTFLOW_AGENT_TOKEN", token)
-        .env("OUTFLOW_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Proc(child)
+    Process::spawn(
+        command
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("OUTFLOW_AGENT_TOKEN", token)
+            .env("OUTFLOW_LOG", "info")
+            .stderr(log),
+    )
 }

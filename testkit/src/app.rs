@@ -1,6 +1,5 @@
-//! Helpers shared by the end-to-end tests: an app on a free port with a throwaway data dir,
-//! tokens for each role, and a JSON client.
-#![allow(dead_code)]
+//! The app in process on a free port with a throwaway data dir, tokens for each role, and
+//! helpers for the dashboard.
 
 use std::net::SocketAddr;
 
@@ -11,11 +10,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::api::{Api, send};
+use crate::tenants::Tenants;
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub operator: String,
     /// An agent token bound to broker `kafka-1`.
     pub agent: String,
+    /// Shows redirects instead of following them.
     pub client: reqwest::Client,
     pub state: AppState,
     pub dir: TempDir,
@@ -50,6 +53,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The REST API as operator, with this app's client.
+    pub fn api(&self) -> Api {
+        Api { base: format!("http://{}", self.addr), token: self.operator.clone(), client: self.client.clone() }
+    }
+
     /// Sends a request with `token` (if any) and returns status and JSON body (Null when empty).
     pub async fn call(
         &self,
@@ -58,18 +66,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let bytes = resp.bytes().await.unwrap();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        (status, json)
+        send(&self.client, method, &self.url(path), token, body).await
     }
 
     /// A new agent token bound to `broker`.
@@ -83,29 +80,23 @@ impl TestApp {
         self.call(method, path, Some(&self.operator.clone()), body).await
     }
 
-    pub async fn create_tenant(&self, id: i64, name: &str) {
-        let (status, body) =
-            self.op(Method::POST, "/api/v1/tenants", Some(serde_json::json!({"id": id, "name": name}))).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-
+    /// Activates tenant `id` (or finds it active); the streaming status.
     pub async fn activate(&self, id: i64) -> Value {
-        let (status, body) = self.op(Method::PUT, &format!("/api/v1/tenants/{id}/streaming"), None).await;
-        assert!(status.is_success(), "{status} {body}");
-        body
+        self.api().activate(id).await.1
     }
 
     pub async fn bundle(&self, id: i64) -> Vec<u8> {
-        let resp = self
-            .client
-            .get(self.url(&format!("/api/v1/tenants/{id}/bundle.zip")))
-            .bearer_auth(&self.operator)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.headers()["content-type"], "application/zip");
-        resp.bytes().await.unwrap().to_vec()
+        self.api().bundle(id).await
+    }
+}
+
+impl Tenants for TestApp {
+    async fn create_tenant(&self, id: i64, name: &str) {
+        self.api().create_tenant(id, name).await;
+    }
+
+    async fn start_streaming(&self, id: i64) {
+        self.api().start_streaming(id).await;
     }
 }
 
@@ -120,19 +111,3 @@ pub fn csrf_of(html: &str) -> String {
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
-
-/// The files of a zip, by name.
-pub fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    for i in 0..archive.len() {
-        let mut file = archive.by_index(i).unwrap();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut data).unwrap();
-        let name = file.name().unwrap().to_string();
-        out.insert(name, data);
-    }
-    out
-}
-pub mod binary;
-pub mod kafka;
