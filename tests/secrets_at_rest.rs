@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use base64::Engine;
-use outflow::tenants::credentials;
 use outflow::tenants::TenantId;
+use outflow::tenants::credentials;
 use outflow_testkit::{Server, Tenants, outflow, run_ok, spawn_app_with, unzip};
 use reqwest::Method;
 

@@ -44,7 +44,10 @@ impl Tenants for AppState {
     }
 
     async fn start_streaming(&self, id: i64) {
-        let (_, activated) = streaming::activate(&self.store, &self.issuer, &self.published(), TenantId::parse(id).unwrap()).await.unwrap();
+        let (_, activated) =
+            streaming::activate(&self.store, &self.issuer, &self.published(), TenantId::parse(id).unwrap())
+                .await
+                .unwrap();
         assert!(activated, "tenant {id} streamed already");
     }
 }

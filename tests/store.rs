@@ -1,0 +1,316 @@
+//! The store on its own: every function against a throwaway SQLite database, with the signals
+//! its commits raise. No HTTP, no Kafka.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use outflow::auth::Role;
+use outflow::pki::SealedCredential;
+use outflow::signals::Signals;
+use outflow::store::credentials::Change as CredentialChange;
+use outflow::store::firewall::{self, AgentReport, Change, Target};
+use outflow::store::tenants::{self, Activation, Deletion, PartitionChange};
+use outflow::store::{Store, audit, ca, credentials, metrics, reconcile, tokens, users};
+use outflow::tenants::{Partitions, TenantId, TenantName};
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/outflow.db", dir.path().display());
+    (Store::open(&url, Arc::new(Signals::default())).await.unwrap(), dir)
+}
+
+fn id(n: i64) -> TenantId {
+    TenantId::parse(n).unwrap()
+}
+
+fn sealed(cn: &str) -> SealedCredential {
+    SealedCredential {
+        cn: cn.into(),
+        serial: cn.into(),
+        algorithm: "ecdsa-p256".into(),
+        not_before: 0,
+        not_after: i64::MAX / 2,
+        cert_pem: "PEM".into(),
+        key_sealed: vec![1, 2],
+        password_sealed: vec![3],
+    }
+}
+
+async fn tenant(store: &Store, n: i64) {
+    tenants::create(store, id(n), &TenantName::parse("Acme").unwrap()).await.unwrap();
+}
+
+#[tokio::test]
+async fn tenants_activation_partitions_and_deletion() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    assert!(tenants::create(&store, id(83), &TenantName::parse("Again").unwrap()).await.is_err(), "id taken");
+    assert_eq!(tenants::list(&store).await.unwrap().len(), 1);
+    assert!(tenants::find(&store, id(84)).await.unwrap().is_none());
+    assert_eq!(tenants::activity(&store).await.unwrap(), vec![(83, false)]);
+
+    let mut desired = std::pin::pin!(store.signals().desired_notified());
+    assert!(futures_ready(&mut desired).is_none());
+    match tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap() {
+        Activation::Activated { k } => assert_eq!(k, 1),
+        other => panic!("{other:?}"),
+    }
+    assert!(futures_ready(&mut desired).is_some(), "activation wakes the reconciler");
+    assert!(matches!(tenants::activate(&store, id(83), |_| unreachable!()).await.unwrap(), Activation::AlreadyActive));
+    assert!(matches!(tenants::activate(&store, id(9), |_| unreachable!()).await.unwrap(), Activation::NotFound));
+
+    let streaming = tenants::streaming(&store, id(83)).await.unwrap().unwrap();
+    assert!(streaming.tenant.streaming_active);
+    assert_eq!(streaming.topics.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["c83", "c83_waf"]);
+    assert_eq!(streaming.credentials.len(), 1);
+    assert_eq!(streaming.reconcile.unwrap().status, "pending");
+
+    let four = Partitions::parse(4).unwrap();
+    assert_eq!(tenants::set_partitions(&store, id(83), four).await.unwrap(), PartitionChange::Set { before: 2 });
+    let two = Partitions::parse(2).unwrap();
+    assert_eq!(tenants::set_partitions(&store, id(83), two).await.unwrap(), PartitionChange::Lower { current: 4 });
+    assert_eq!(tenants::set_partitions(&store, id(9), two).await.unwrap(), PartitionChange::NotFound);
+
+    assert!(tenants::set_live_tail(&store, id(83), false).await.unwrap());
+    assert!(!tenants::find(&store, id(83)).await.unwrap().unwrap().live_tail_enabled);
+    assert!(!tenants::set_live_tail(&store, id(9), false).await.unwrap());
+
+    let request = tenants::file_partition_request(&store, id(83), four, "peak", "ops").await.unwrap().unwrap();
+    assert_eq!(tenants::partition_requests(&store, id(83)).await.unwrap()[0].id, request.id);
+    assert!(tenants::file_partition_request(&store, id(9), four, "", "ops").await.unwrap().is_none());
+
+    assert_eq!(tenants::delete(&store, id(83)).await.unwrap(), Deletion::Active);
+    assert_eq!(tenants::deactivate(&store, id(83)).await.unwrap(), Some(true));
+    assert_eq!(tenants::deactivate(&store, id(83)).await.unwrap(), Some(false));
+    assert_eq!(tenants::deactivate(&store, id(9)).await.unwrap(), None);
+    assert_eq!(tenants::set_partitions(&store, id(83), four).await.unwrap(), PartitionChange::Inactive);
+    assert_eq!(credentials::list(&store, id(83)).await.unwrap()[0].state, "revoked");
+
+    // Deleting a tenant with allowlist entries moves the version and tells the agents.
+    firewall::add(&store, id(83), "203.0.113.7/32", "", 10).await.unwrap();
+    let mut versions = store.signals().subscribe_allowlist();
+    let before = *versions.borrow_and_update();
+    assert_eq!(tenants::delete(&store, id(83)).await.unwrap(), Deletion::Deleted);
+    assert!(versions.has_changed().unwrap(), "deletion signals the allowlist");
+    assert!(*versions.borrow() > before);
+    assert_eq!(tenants::delete(&store, id(83)).await.unwrap(), Deletion::NotFound);
+}
+
+/// Polls a future once.
+fn futures_ready<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    match std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[tokio::test]
+async fn credentials_rotate_revoke_and_newest() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    assert!(matches!(
+        credentials::rotate(&store, id(83), |_| unreachable!()).await.unwrap(),
+        CredentialChange::Refused
+    ));
+    assert!(matches!(
+        credentials::rotate(&store, id(9), |_| unreachable!()).await.unwrap(),
+        CredentialChange::NoTenant
+    ));
+    tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap();
+    let CredentialChange::Done(second) =
+        credentials::rotate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap()
+    else {
+        panic!("rotation refused")
+    };
+    assert_eq!((second.k, second.cn.as_str()), (2, "c83.2"));
+    assert_eq!(credentials::newest_active(&store, id(83), 0).await.unwrap().unwrap().row.k, 2);
+    assert!(
+        matches!(credentials::revoke(&store, id(83), 2).await.unwrap(), CredentialChange::Done(r) if r.state == "revoked")
+    );
+    assert!(matches!(credentials::revoke(&store, id(83), 7).await.unwrap(), CredentialChange::Refused));
+    let newest = credentials::newest_active(&store, id(83), 0).await.unwrap().unwrap();
+    assert_eq!((newest.row.k, newest.key_sealed.as_slice()), (1, &[1u8, 2][..]));
+    assert!(credentials::newest_active(&store, id(83), i64::MAX).await.unwrap().is_none(), "expired by then");
+}
+
+#[tokio::test]
+async fn reconcile_bookkeeping() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap();
+    let rows = reconcile::desired(&store).await.unwrap();
+    assert_eq!(rows.topics.len(), 2);
+    assert_eq!(rows.principals, vec![("c83.1".to_owned(), 83)]);
+    assert_eq!(reconcile::waiting(&store).await.unwrap(), vec![83]);
+    reconcile::record_unreachable(&store, "cluster unreachable: x").await.unwrap();
+    assert_eq!(
+        reconcile::status_of(&store, id(83)).await.unwrap().unwrap().last_error.as_deref(),
+        Some("cluster unreachable: x")
+    );
+
+    let tenants: BTreeSet<i64> = [83].into();
+    // A pass that read an older generation does not mark the newer change ready.
+    let stale: BTreeMap<i64, i64> = [(83, rows.generations[&83] - 1)].into();
+    reconcile::record(&store, &tenants, &tenants, &stale, &BTreeMap::new()).await.unwrap();
+    assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "pending");
+    let failure = BTreeMap::from([(83, reconcile::Failure { transient: false, message: "refused".into() })]);
+    reconcile::record(&store, &tenants, &BTreeSet::new(), &rows.generations, &failure).await.unwrap();
+    assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "error");
+    reconcile::record(&store, &tenants, &tenants, &rows.generations, &BTreeMap::new()).await.unwrap();
+    let status = reconcile::status_of(&store, id(83)).await.unwrap().unwrap();
+    assert_eq!((status.status.as_str(), status.last_error), ("ready", None));
+}
+
+#[tokio::test]
+async fn allowlist_and_brokers() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    let mut versions = store.signals().subscribe_allowlist();
+    assert_eq!(firewall::version(&store).await.unwrap(), 0);
+    let Change::Done { listing, changed: true, id: Some(entry) } =
+        firewall::add(&store, id(83), "203.0.113.7/32", "madrid", 2).await.unwrap()
+    else {
+        panic!("not added")
+    };
+    assert_eq!((listing.version, listing.entries.len()), (1, 1));
+    assert_eq!(*versions.borrow_and_update(), 1, "the commit is signalled");
+    assert!(matches!(
+        firewall::add(&store, id(83), "203.0.113.7/32", "", 2).await.unwrap(),
+        Change::Done { changed: false, listing, .. } if listing.version == 1
+    ));
+    firewall::add(&store, id(83), "203.0.113.8/32", "", 2).await.unwrap();
+    assert!(matches!(firewall::add(&store, id(83), "203.0.113.9/32", "", 2).await.unwrap(), Change::Refused));
+    assert!(matches!(firewall::add(&store, id(9), "203.0.113.9/32", "", 2).await.unwrap(), Change::NoTenant));
+
+    let wanted = vec![("203.0.113.8/32".to_owned(), String::new()), ("2001:db8::1/128".to_owned(), String::new())];
+    assert!(matches!(firewall::replace(&store, id(83), &wanted).await.unwrap(), Change::Done { changed: true, .. }));
+    assert!(matches!(firewall::replace(&store, id(83), &wanted).await.unwrap(), Change::Done { changed: false, .. }));
+    assert_eq!(firewall::snapshot(&store).await.unwrap(), (3, vec!["2001:db8::1/128".into(), "203.0.113.8/32".into()]));
+    assert!(matches!(firewall::remove(&store, id(83), Target::Id(entry)).await.unwrap(), Change::Refused), "replaced");
+    assert!(matches!(
+        firewall::remove(&store, id(83), Target::Cidr("2001:db8::1/128")).await.unwrap(),
+        Change::Done { listing, .. } if listing.version == 4
+    ));
+    assert_eq!(*versions.borrow(), 4);
+
+    let report = |version| AgentReport { broker: "kafka-1", version, entries: 1, error: None, token_name: "agent" };
+    assert_eq!(firewall::record_report(&store, &report(9)).await.unwrap(), Err(4), "never published");
+    assert_eq!(firewall::record_report(&store, &report(4)).await.unwrap(), Ok(()));
+    assert_eq!(firewall::brokers(&store).await.unwrap()[0].applied_version, 4);
+    assert_eq!(firewall::listing(&store, id(83)).await.unwrap().unwrap().entries[0].applied_on, 1);
+    assert!(firewall::listing(&store, id(9)).await.unwrap().is_none());
+    assert!(firewall::forget_broker(&store, "kafka-1").await.unwrap());
+    assert!(!firewall::forget_broker(&store, "kafka-1").await.unwrap());
+}
+
+#[tokio::test]
+async fn users_tokens_and_sessions() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    let new = |email| users::NewUser {
+        email,
+        role: "tenant",
+        tenant_id: Some(83),
+        password_hash: None,
+        invite_hash: Some(format!("invite-{email}")),
+        invite_expires_at: i64::MAX / 2,
+    };
+    let user = users::create(&store, &new("Ops@Acme.example")).await.unwrap();
+    assert!(users::create(&store, &new("ops@acme.example")).await.is_err(), "emails differ only in case");
+    assert!(users::create(&store, &users::NewUser { tenant_id: Some(9), ..new("x@y.z") }).await.is_err());
+    assert_eq!(users::list(&store).await.unwrap().len(), 1);
+    assert_eq!(users::by_invite(&store, "invite-Ops@Acme.example").await.unwrap().unwrap().id, user.id);
+    let accepted = users::accept_invite(&store, user.id, "phc").await.unwrap();
+    assert_eq!(accepted.password_hash.as_deref(), Some("phc"));
+    assert!(users::by_invite(&store, "invite-Ops@Acme.example").await.unwrap().is_none(), "used up");
+    assert_eq!(users::enabled_by_email(&store, "OPS@acme.EXAMPLE").await.unwrap().unwrap().id, user.id);
+
+    let token = tokens::NewToken {
+        name: "ci",
+        role: "tenant",
+        tenant_id: Some(83),
+        broker_id: None,
+        user_id: Some(user.id),
+        token_hash: "hash".into(),
+        prefix: "of_abcdef",
+    };
+    let row = tokens::create(&store, &token).await.unwrap();
+    assert_eq!(tokens::list(&store).await.unwrap().len(), 1);
+    assert_eq!(tokens::list_of_tenant(&store, Some(83)).await.unwrap()[0].id, row.id);
+    let principal = tokens::principal(&store, "hash").await.unwrap().unwrap();
+    assert_eq!((principal.name.as_str(), principal.role()), ("Ops@Acme.example", Role::Tenant));
+
+    let session = tokens::NewSession {
+        id_hash: "sid".into(),
+        user_id: Some(user.id),
+        token_id: None,
+        csrf: "csrf".into(),
+        expires_at: i64::MAX / 2,
+    };
+    tokens::start_session(&store, &session, &principal).await.unwrap();
+    assert_eq!(tokens::session(&store, "sid").await.unwrap().unwrap().csrf, "csrf");
+    users::set_disabled(&store, user.id, true).await.unwrap().unwrap();
+    assert!(tokens::session(&store, "sid").await.unwrap().is_none(), "disabling ends sessions");
+    assert!(tokens::principal(&store, "hash").await.unwrap().is_none(), "and stops tokens");
+    assert!(users::enabled_by_email(&store, "ops@acme.example").await.unwrap().is_none());
+    users::set_disabled(&store, user.id, false).await.unwrap().unwrap();
+    assert!(users::set_disabled(&store, 999, true).await.unwrap().is_none());
+    assert!(users::find(&store, 999).await.unwrap().is_none());
+
+    tokens::revoke(&store, row.id).await.unwrap().unwrap();
+    assert!(tokens::principal(&store, "hash").await.unwrap().is_none());
+    assert!(tokens::revoke(&store, 999).await.unwrap().is_none());
+    tokens::end_session(&store, Some("sid")).await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_outbox_log_and_ca() {
+    let (store, _dir) = store().await;
+    // Inside a request scope a change stages its entry; finishing moves it to the log.
+    let scope = audit::Scope::new("192.0.2.1".into(), "POST /api/v1/tenants".into(), "/api/v1/tenants".into());
+    scope.authenticate(audit::Actor { name: "ops".into(), role: "operator".into(), tenant: None });
+    scope.run(tenant(&store, 83)).await;
+    let staged = scope.take_staged();
+    assert_eq!(staged.len(), 1);
+    let entry = audit::Entry {
+        actor: "ops".into(),
+        role: "operator".into(),
+        tenant_id: Some(83),
+        source: scope.source.clone(),
+        action: scope.action.clone(),
+        target: scope.target.clone(),
+        status: 201,
+        detail: String::new(),
+    };
+    audit::finish(&store, &entry, &staged).await.unwrap();
+    // A change whose answer never came is recovered with status 0.
+    scope.run(tenant(&store, 84)).await;
+    assert_eq!(audit::recover(&store).await.unwrap(), 1);
+    let query = audit::Query { limit: 10, ..Default::default() };
+    let rows = audit::list(&store, &query).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.status).collect::<Vec<_>>(), [0, 201]);
+    let only = audit::Query { action: Some("POST".into()), tenant: Some(83), limit: 10, ..Default::default() };
+    assert_eq!(audit::list(&store, &only).await.unwrap().len(), 1);
+    let lower = audit::Query { action: Some("post".into()), limit: 10, ..Default::default() };
+    assert!(audit::list(&store, &lower).await.unwrap().is_empty(), "the action filter is case-sensitive");
+    audit::stage_read(&store, None, "outside a request: nothing").await.unwrap();
+
+    assert!(ca::load(&store).await.unwrap().is_none());
+    let row = |name: &str| ca::CaRow {
+        name: name.into(),
+        algorithm: "ecdsa-p256".into(),
+        cert_pem: "PEM".into(),
+        key_sealed: vec![1],
+        imported: false,
+    };
+    ca::save(&store, &row("first"), false).await.unwrap();
+    ca::save(&store, &row("second"), false).await.unwrap();
+    assert_eq!(ca::load(&store).await.unwrap().unwrap().name, "first", "a stored CA is kept");
+    ca::save(&store, &ca::CaRow { imported: true, ..row("third") }, true).await.unwrap();
+    let loaded = ca::load(&store).await.unwrap().unwrap();
+    assert_eq!((loaded.name.as_str(), loaded.imported), ("third", true));
+
+    let counts = metrics::counts(&store).await.unwrap();
+    assert_eq!((counts.tenants, counts.streaming_active, counts.credentials_active), (2, 0, 0));
+}
