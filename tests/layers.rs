@@ -40,7 +40,8 @@ fn offenders(folders: &[&str], needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn domain_folders_import_no_edge_or_state() {
-    let domain = ["tenants", "pki", "firewall", "kafka", "waf", "audit", "bundle"];
+    // The seven folders the issue names, and `auth`, which is domain too.
+    let domain = ["tenants", "pki", "firewall", "kafka", "waf", "audit", "bundle", "auth"];
     let found = offenders(&domain, &["crate::state", "crate::app", "axum", "crate::http"]);
     assert!(found.is_empty(), "the domain imports the edge: {found:#?}");
 }

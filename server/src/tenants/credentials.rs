@@ -91,7 +91,7 @@ pub struct CredentialSecrets {
 }
 
 pub async fn list(store: &Store, tenant: TenantId) -> Result<Vec<CredentialRow>> {
-    Ok(stored::list(store, tenant).await?)
+    stored::list(store, tenant).await
 }
 
 fn inactive(tenant: TenantId) -> Error {

@@ -34,7 +34,7 @@ async fn tenants_page(
     form: Option<&CreateTenantForm>,
     notice: Option<&'static str>,
 ) -> PageResult<TenantsPage> {
-    let statuses = crate::kafka::reconcile::statuses(&state.store).await.map_err(Error::from)?;
+    let statuses = crate::kafka::reconcile::statuses(&state.store).await?;
     let tenants = tenants::list(&state.store)
         .await?
         .into_iter()
