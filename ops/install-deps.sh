@@ -17,8 +17,9 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # Headless browser for browser_e2e (driven by playwright-core; no browser download).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
-# Headers for the vendored librdkafka build (rdkafka with cmake-build,ssl).
-for pkg in libssl-dev zlib1g-dev libcurl4-openssl-dev; do
+# Headers for the vendored librdkafka build (rdkafka with cmake-build,ssl); PostgreSQL for the
+# store's second backend (the tests start their own server with initdb + pg_ctl).
+for pkg in libssl-dev zlib1g-dev libcurl4-openssl-dev postgresql; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -582,30 +582,19 @@ async fn passwords_and_tokens_are_stored_only_hashed() {
         .unwrap();
     let (_, created) = f.app.op(Method::POST, "/api/v1/tokens", Some(json!({"name": "secret-check"}))).await;
     let token = created["token"].as_str().unwrap().to_owned();
-    sqlx::query("pragma wal_checkpoint(truncate)").execute(f.app.state.store.pool()).await.unwrap();
-
     let mut haystack = Vec::new();
-    for entry in walk(f.app.dir.path()) {
+    for entry in outflow_testkit::storage_files(&f.app.state, f.app.dir.path()).await {
         haystack.extend(std::fs::read(entry).unwrap());
     }
     for secret in [password, token.as_str(), f.own.as_str(), f.app.operator.as_str()] {
         assert!(!haystack.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is stored in plaintext");
     }
-    let (hash,): (String,) = sqlx::query_as("select password_hash from users where email = ?")
+    let (hash,): (String,) = sqlx::query_as("select password_hash from users where email = $1")
         .bind(email.as_str())
         .fetch_one(f.app.state.store.pool())
         .await
         .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
 }
 
 /// Dashboard callers: sessions started with the fixture's tokens, and nobody. (Agent tokens

@@ -382,7 +382,7 @@ async fn an_agent_reports_only_for_its_own_broker_and_published_versions() {
     // until it is replaced.
     let legacy = "of_legacy-agent-token-without-a-broker-id-000";
     sqlx::query(
-        "insert into api_tokens (name, role, token_hash, prefix, created_at) values ('old-agent', 'agent', ?, 'of_legacy', 0)",
+        "insert into api_tokens (name, role, token_hash, prefix, created_at) values ('old-agent', 'agent', $1, 'of_legacy', 0)",
     )
     .bind(outflow::auth::hash_token(legacy))
     .execute(app.state.store.pool())

@@ -15,12 +15,12 @@ fn ec_scalar(pkcs8: &[u8]) -> Vec<u8> {
     pkcs8[at + 5..at + 37].to_vec()
 }
 
-fn data_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+/// The data dir's files and the database's (SQLite's file, or the PostgreSQL database's files).
+async fn data_files(app: &outflow_testkit::TestApp) -> Vec<(String, Vec<u8>)> {
+    outflow_testkit::storage_files(&app.state, app.dir.path())
+        .await
+        .into_iter()
+        .filter_map(|p| Some((p.display().to_string(), std::fs::read(&p).ok()?)))
         .collect()
 }
 
@@ -65,9 +65,12 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     let ca_cert_pem = std::fs::read_to_string(work.path().join("ca.crt")).unwrap();
     // Imported with the CLI before the server first starts, as an operator would.
     let app = spawn_app_with(|config| {
+        let url = config.database_url();
+        let mut env = vec![("OUTFLOW_DATABASE_URL", url.as_str())];
+        env.extend(config.kek.as_deref().map(|kek| ("OUTFLOW_KEK", kek)));
         let out = outflow(
             &config.data_dir,
-            &[],
+            &env,
             &[
                 "ca",
                 "import",
@@ -93,8 +96,11 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     let first = credentials::newest_active(&app.state.store, &app.state.issuer, tenant).await.unwrap().unwrap();
     assert_eq!(first.row.cn, "c83.1");
 
-    let files = data_files(app.dir.path());
-    assert!(files.iter().any(|(n, _)| n.ends_with("outflow.db")), "database file expected in the data dir");
+    let files = data_files(&app).await;
+    assert!(
+        files.iter().any(|(n, _)| n.ends_with("outflow.db") || n.contains("/base/")),
+        "the database's own files are searched"
+    );
     let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der).as_bytes()[..48].to_vec();
 
     assert_absent(&files, "CA private key (PKCS#8)", &ca_der);

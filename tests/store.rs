@@ -10,13 +10,15 @@ use outflow::signals::Signals;
 use outflow::store::credentials::Change as CredentialChange;
 use outflow::store::firewall::{self, AgentReport, Change, Target};
 use outflow::store::tenants::{self, Activation, Deletion, PartitionChange};
-use outflow::store::{Store, audit, ca, credentials, metrics, reconcile, tokens, users};
+use outflow::store::{Backend, Store, audit, ca, credentials, metrics, reconcile, tokens, users};
 use outflow::tenants::{Partitions, TenantId, TenantName};
 
 async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/outflow.db", dir.path().display());
-    (Store::open(&url, Arc::new(Signals::default())).await.unwrap(), dir)
+    let url = outflow_testkit::fresh_database_url(dir.path());
+    let store = Store::open(&url, Arc::new(Signals::default())).await.unwrap();
+    assert_eq!(store.backend() == Backend::Postgres, outflow_testkit::on_postgres(), "the backend asked for");
+    (store, dir)
 }
 
 fn id(n: i64) -> TenantId {

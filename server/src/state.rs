@@ -49,7 +49,15 @@ impl AppState {
     /// Opens the database (applying migrations), the KEK and the CA (created on first start).
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         crate::store::private_dir(&config.data_dir)?;
-        let store = Store::open(&config.database_url(), Arc::new(Signals::default())).await?;
+        let url = config.database_url();
+        // Replicas share a PostgreSQL database: a KEK generated beside one of them would lock
+        // the others out of the secrets (and sit next to nothing it protects).
+        if crate::store::Backend::of(&url)? == crate::store::Backend::Postgres && config.kek.is_none() {
+            anyhow::bail!(
+                "OUTFLOW_KEK is required with a PostgreSQL database (generate one with `openssl rand -base64 32`)"
+            );
+        }
+        let store = Store::open(&url, Arc::new(Signals::default())).await?;
         let moved = crate::store::audit::recover(&store).await.context("recovering interrupted audit entries")?;
         if moved > 0 {
             tracing::warn!(entries = moved, "recovered audit entries of changes interrupted by a stop");

@@ -31,8 +31,13 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.path().to_owned(), ..Config::default() };
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        database_url: Some(crate::fresh_database_url(dir.path())),
+        kek: crate::on_postgres().then(|| crate::TEST_KEK.to_owned()),
+        ..Config::default()
+    };
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr();

@@ -10,6 +10,8 @@
 //! - [`Broker`]: a real Kafka broker from `ops/kafka/broker.sh`, for tests and benchmarks.
 //! - [`Api`]: a REST client with a bearer token; [`Tenants::create_and_activate`] is the one
 //!   "new streaming tenant" step, over HTTP or (for benchmarks) through the library.
+//! - [`fresh_database_url`], [`on_postgres`], [`storage_files`]: the database of a test app,
+//!   SQLite or PostgreSQL (see `database.rs`).
 //! - [`eventually`] and [`poll`]: wait for a condition.
 //! - [`lab`]: network namespaces and nftables for the firewall test and benchmark;
 //!   [`waf_corpus`]: the generated ModSecurity corpus; [`bench`]: report figures.
@@ -18,6 +20,7 @@ mod api;
 mod app;
 pub mod bench;
 mod binary;
+mod database;
 mod kafka;
 pub mod lab;
 mod process;
@@ -30,6 +33,7 @@ use std::path::{Path, PathBuf};
 pub use api::{Api, unzip};
 pub use app::{TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 pub use binary::{Server, agent_token, operator_token, outflow, outflow_bin};
+pub use database::{TEST_KEK, fresh_database_url, on_postgres, storage_files};
 pub use kafka::{Broker, broker_and_server};
 pub use process::{Process, free_port, run, run_ok};
 pub use tenants::Tenants;

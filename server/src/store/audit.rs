@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::Store;
 use crate::clock::now;
@@ -117,7 +117,7 @@ pub fn outcome(status: u16) -> &'static str {
 /// Writes the current request's audit entry inside the transaction of the change it records.
 /// `tenant` is the tenant the change is about (it also shows the entry in that tenant's audit
 /// view). Outside a request this does nothing.
-pub(super) async fn stage(conn: &mut SqliteConnection, tenant: Option<i64>, detail: &str) -> Result<()> {
+pub(super) async fn stage(conn: &mut AnyConnection, tenant: Option<i64>, detail: &str) -> Result<()> {
     let Some(scope) = current() else { return Ok(()) };
     let actor = scope.actor();
     let tenant = tenant.or(actor.tenant);
@@ -158,7 +158,7 @@ pub struct Entry {
     pub detail: String,
 }
 
-async fn insert(conn: &mut SqliteConnection, e: &Entry, at: i64) -> Result<()> {
+async fn insert(conn: &mut AnyConnection, e: &Entry, at: i64) -> Result<()> {
     sqlx::query(
         "insert into audit_log (at, actor, role, tenant_id, source, action, target, outcome, status, detail) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -251,31 +251,51 @@ pub struct Query {
 
 /// Entries matching `query`, newest first.
 pub async fn list(store: &Store, query: &Query) -> Result<Vec<EntryRow>> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+    // Built by hand: `QueryBuilder<Any>` writes `?` placeholders, which PostgreSQL refuses.
+    let mut sql = String::from(
         "select id, at, actor, role, tenant_id, source, action, target, outcome, status, detail from audit_log where 1 = 1",
     );
-    if let Some(t) = query.tenant {
-        q.push(" and tenant_id = ").push_bind(t);
+    let mut n = 0;
+    let mut next = |clause: &str| {
+        n += 1;
+        clause.replace("$?", &format!("${n}"))
+    };
+    if query.tenant.is_some() {
+        sql.push_str(&next(" and tenant_id = $?"));
     }
-    if let Some(actor) = &query.actor {
-        q.push(" and actor = ").push_bind(actor.clone());
+    if query.actor.is_some() {
+        sql.push_str(&next(" and actor = $?"));
     }
     // `replace` is case-sensitive in both SQLite and PostgreSQL (unlike `like` on SQLite), and an
     // empty text matches everything as a substring test should.
-    if let Some(action) = query.action.as_ref().filter(|a| !a.is_empty()) {
-        q.push(" and replace(action, ").push_bind(action.clone()).push(", '') <> action");
+    let action = query.action.as_ref().filter(|a| !a.is_empty());
+    if action.is_some() {
+        sql.push_str(&next(" and replace(action, $?, '') <> action"));
     }
-    if let Some(since) = query.since {
-        q.push(" and at >= ").push_bind(since);
+    if query.since.is_some() {
+        sql.push_str(&next(" and at >= $?"));
     }
-    if let Some(until) = query.until {
-        q.push(" and at < ").push_bind(until);
+    if query.until.is_some() {
+        sql.push_str(&next(" and at < $?"));
     }
-    if let Some(before) = query.before {
-        q.push(" and id < ").push_bind(before);
+    if query.before.is_some() {
+        sql.push_str(&next(" and id < $?"));
     }
-    q.push(" order by id desc limit ").push_bind(query.limit);
-    Ok(q.build_query_as().fetch_all(&store.pool).await?)
+    sql.push_str(&next(" order by id desc limit $?"));
+    let mut q = sqlx::query_as::<_, EntryRow>(sqlx::AssertSqlSafe(sql));
+    if let Some(t) = query.tenant {
+        q = q.bind(t);
+    }
+    if let Some(actor) = &query.actor {
+        q = q.bind(actor.clone());
+    }
+    if let Some(action) = action {
+        q = q.bind(action.clone());
+    }
+    for value in [query.since, query.until, query.before].into_iter().flatten() {
+        q = q.bind(value);
+    }
+    Ok(q.bind(query.limit).fetch_all(&store.pool).await?)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Store;
+use super::{Flag, Store};
 use crate::clock::now;
 use crate::error::Result;
 
@@ -12,6 +12,7 @@ pub struct CaRow {
     pub algorithm: String,
     pub cert_pem: String,
     pub key_sealed: Vec<u8>,
+    #[sqlx(try_from = "Flag")]
     pub imported: bool,
 }
 

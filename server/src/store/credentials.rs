@@ -1,8 +1,8 @@
 //! Tenant client credentials: certificates with their sealed keys and passwords.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
-use super::{Store, audit, reconcile};
+use super::{Flag, Store, audit, reconcile};
 use crate::clock::now;
 use crate::error::Result;
 use crate::pki::SealedCredential;
@@ -32,7 +32,7 @@ macro_rules! columns {
 
 /// Stores credential `k` inside the transaction that allotted `k`.
 pub(super) async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     tenant: TenantId,
     k: i64,
     sealed: &SealedCredential,
@@ -61,7 +61,7 @@ pub async fn list(store: &Store, tenant: TenantId) -> Result<Vec<CredentialRow>>
     list_in(&mut *store.pool.acquire().await?, tenant).await
 }
 
-pub(super) async fn list_in(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Vec<CredentialRow>> {
+pub(super) async fn list_in(conn: &mut AnyConnection, tenant: TenantId) -> Result<Vec<CredentialRow>> {
     Ok(sqlx::query_as(concat!("select ", columns!(), " from credentials where tenant_id = $1 order by k"))
         .bind(tenant.get())
         .fetch_all(conn)
@@ -122,12 +122,12 @@ pub async fn revoke(store: &Store, tenant: TenantId, k: i64) -> Result<Change> {
     Ok(Change::Done(row))
 }
 
-async fn refusal(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Change> {
-    let (exists,): (bool,) = sqlx::query_as("select exists (select 1 from tenants where id = $1)")
+async fn refusal(conn: &mut AnyConnection, tenant: TenantId) -> Result<Change> {
+    let (exists,): (Flag,) = sqlx::query_as("select exists (select 1 from tenants where id = $1)")
         .bind(tenant.get())
         .fetch_one(conn)
         .await?;
-    Ok(if exists { Change::Refused } else { Change::NoTenant })
+    Ok(if exists.0 { Change::Refused } else { Change::NoTenant })
 }
 
 /// A credential with its sealed secrets.

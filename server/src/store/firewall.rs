@@ -2,9 +2,9 @@
 //! (an agent that applied version v enforces exactly the entries that existed at v), and what
 //! each broker's agent reported.
 
-use sqlx::{FromRow, SqliteConnection, Transaction};
+use sqlx::{Any, AnyConnection, FromRow, Transaction};
 
-use super::{Store, audit};
+use super::{Flag, Store, audit};
 use crate::clock::now;
 use crate::error::Result;
 use crate::tenants::TenantId;
@@ -29,7 +29,7 @@ pub struct Listing {
     pub version: i64,
 }
 
-pub(super) async fn version_in(conn: &mut SqliteConnection) -> Result<i64> {
+pub(super) async fn version_in(conn: &mut AnyConnection) -> Result<i64> {
     let (v,): (i64,) = sqlx::query_as("select version from allowlist_version where id = 1").fetch_one(conn).await?;
     Ok(v)
 }
@@ -39,15 +39,15 @@ pub async fn version(store: &Store) -> Result<i64> {
     version_in(&mut *store.pool.acquire().await?).await
 }
 
-async fn tenant_exists(conn: &mut SqliteConnection, tenant: TenantId) -> Result<bool> {
-    let (exists,): (bool,) = sqlx::query_as("select exists (select 1 from tenants where id = $1)")
+async fn tenant_exists(conn: &mut AnyConnection, tenant: TenantId) -> Result<bool> {
+    let (exists,): (Flag,) = sqlx::query_as("select exists (select 1 from tenants where id = $1)")
         .bind(tenant.get())
         .fetch_one(conn)
         .await?;
-    Ok(exists)
+    Ok(exists.0)
 }
 
-async fn listing_in(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Listing> {
+async fn listing_in(conn: &mut AnyConnection, tenant: TenantId) -> Result<Listing> {
     let entries = sqlx::query_as(
         "select e.id, e.cidr, e.note, e.added_version, e.created_at, \
            (select count(*) from firewall_agents a where a.applied_version >= e.added_version) as applied_on \
@@ -62,7 +62,7 @@ async fn listing_in(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Lis
 
 /// A tenant's allowlist; `None` when the tenant does not exist.
 pub async fn listing(store: &Store, tenant: TenantId) -> Result<Option<Listing>> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::begin_snapshot(store).await?;
     if !tenant_exists(&mut tx, tenant).await? {
         return Ok(None);
     }
@@ -74,7 +74,7 @@ pub async fn listing(store: &Store, tenant: TenantId) -> Result<Option<Listing>>
 /// Starts a change: the version bump is the first statement, so the transaction takes SQLite's
 /// write lock at once and concurrent changes serialize instead of failing to upgrade a read lock.
 /// A change that turns out to be a no-op rolls the bump back.
-async fn begin_change(store: &Store) -> Result<(Transaction<'static, sqlx::Sqlite>, i64)> {
+async fn begin_change(store: &Store) -> Result<(Transaction<'static, Any>, i64)> {
     let mut tx = store.pool.begin().await?;
     let (v,): (i64,) =
         sqlx::query_as("update allowlist_version set version = version + 1 where id = 1 returning version")
@@ -84,7 +84,7 @@ async fn begin_change(store: &Store) -> Result<(Transaction<'static, sqlx::Sqlit
 }
 
 /// Commits a change that moved the version to `v`, then wakes the agents.
-async fn commit_change(store: &Store, tx: Transaction<'static, sqlx::Sqlite>, v: i64) -> Result<()> {
+async fn commit_change(store: &Store, tx: Transaction<'static, Any>, v: i64) -> Result<()> {
     tx.commit().await?;
     store.signals.allowlist_committed(v);
     Ok(())
@@ -238,7 +238,7 @@ pub async fn remove(store: &Store, tenant: TenantId, target: Target<'_>) -> Resu
 
 /// Every tenant's entries together, what each broker enforces, at one consistent version.
 pub async fn snapshot(store: &Store) -> Result<(i64, Vec<String>)> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::begin_snapshot(store).await?;
     let version = version_in(&mut tx).await?;
     let rows: Vec<(String,)> =
         sqlx::query_as("select distinct cidr from allowlist_entries order by cidr").fetch_all(&mut *tx).await?;

@@ -13,7 +13,7 @@ pub struct Counts {
 }
 
 pub async fn counts(store: &Store) -> Result<Counts> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::begin_snapshot(store).await?;
     let (tenants, streaming_active): (i64, i64) =
         sqlx::query_as("select count(*), count(*) filter (where streaming_active) from tenants")
             .fetch_one(&mut *tx)

@@ -20,23 +20,25 @@ pub mod users;
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
-pub use connect::private_dir;
+pub use connect::{Backend, private_dir};
 
 use crate::signals::Signals;
 
 /// The database and the signals its commits raise.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     signals: Arc<Signals>,
 }
 
 impl Store {
     /// Opens (creating) the database at `url` and applies the migrations.
     pub async fn open(url: &str, signals: Arc<Signals>) -> anyhow::Result<Self> {
-        Ok(Self { pool: connect::connect(url).await?, signals })
+        let (pool, backend) = connect::connect(url).await?;
+        Ok(Self { pool, backend, signals })
     }
 
     /// The signals raised after commits (and read by the reconciler and the agents' polls).
@@ -45,9 +47,53 @@ impl Store {
     }
 
     /// The connection pool, for tests and diagnostics that read rows directly.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// A boolean as either backend returns it: PostgreSQL's `boolean`, SQLite's integer 0/1 (the
+/// `Any` driver maps values by their runtime type, and SQLite has no boolean type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(_: &sqlx::any::AnyTypeInfo) -> bool {
+        true
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        match <bool as sqlx::Decode<sqlx::Any>>::decode(value.clone()) {
+            Ok(b) => Ok(Flag(b)),
+            Err(_) => Ok(Flag(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)? != 0)),
+        }
+    }
+}
+
+/// A transaction whose statements all read one snapshot: `repeatable read` on PostgreSQL (whose
+/// default takes a snapshot per statement); SQLite's read transactions already do.
+async fn begin_snapshot(store: &Store) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let mut tx = store.pool.begin().await?;
+    if store.backend == Backend::Postgres {
+        sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
+    }
+    Ok(tx)
 }
 
 /// Whether a database error is a unique-constraint violation.

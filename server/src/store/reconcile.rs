@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::Store;
 use crate::clock::now;
@@ -13,7 +13,7 @@ use crate::tenants::TenantId;
 
 /// Records that `tenant`'s desired state changed and has not reached the cluster yet, inside the
 /// transaction that changes it.
-pub(super) async fn mark_pending(conn: &mut SqliteConnection, tenant: TenantId) -> Result<()> {
+pub(super) async fn mark_pending(conn: &mut AnyConnection, tenant: TenantId) -> Result<()> {
     sqlx::query(
         "insert into reconcile_status (tenant_id, status, generation, updated_at) values ($1, 'pending', 1, $2) \
          on conflict (tenant_id) do update set status = 'pending', generation = reconcile_status.generation + 1, \
@@ -38,7 +38,7 @@ pub async fn status_of(store: &Store, tenant: TenantId) -> Result<Option<StatusR
     status_in(&mut *store.pool.acquire().await?, tenant).await
 }
 
-pub(super) async fn status_in(conn: &mut SqliteConnection, tenant: TenantId) -> Result<Option<StatusRow>> {
+pub(super) async fn status_in(conn: &mut AnyConnection, tenant: TenantId) -> Result<Option<StatusRow>> {
     Ok(sqlx::query_as("select status, last_error, last_success_at from reconcile_status where tenant_id = $1")
         .bind(tenant.get())
         .fetch_optional(conn)
@@ -64,7 +64,7 @@ pub struct DesiredRows {
 }
 
 pub async fn desired(store: &Store) -> Result<DesiredRows> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::begin_snapshot(store).await?;
     let topics = sqlx::query_as(
         "select t.name, t.tenant_id, t.partitions from topics t join tenants n on n.id = t.tenant_id \
          where n.streaming_active = true",

@@ -1,10 +1,10 @@
 //! Tenants, their desired topics, activation and partition changes, and partition requests.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::credentials::{self, CredentialRow};
 use super::reconcile::{self, StatusRow};
-use super::{Store, audit, unique_violation};
+use super::{Flag, Store, audit, unique_violation};
 use crate::clock::now;
 use crate::error::{Error, Result};
 use crate::pki::SealedCredential;
@@ -16,8 +16,10 @@ pub struct Tenant {
     pub id: i64,
     pub name: String,
     pub created_at: i64,
+    #[sqlx(try_from = "Flag")]
     pub streaming_active: bool,
     pub activated_at: Option<i64>,
+    #[sqlx(try_from = "Flag")]
     pub live_tail_enabled: bool,
 }
 
@@ -65,13 +67,15 @@ pub async fn find(store: &Store, id: TenantId) -> Result<Option<Tenant>> {
     find_in(&mut *store.pool.acquire().await?, id).await
 }
 
-async fn find_in(conn: &mut SqliteConnection, id: TenantId) -> Result<Option<Tenant>> {
+async fn find_in(conn: &mut AnyConnection, id: TenantId) -> Result<Option<Tenant>> {
     Ok(sqlx::query_as(concat!(select_tenants!(), " where id = $1")).bind(id.get()).fetch_optional(conn).await?)
 }
 
 /// The ids of every tenant with whether its streaming is active (for the WAF router).
 pub async fn activity(store: &Store) -> Result<Vec<(i64, bool)>> {
-    Ok(sqlx::query_as("select id, streaming_active from tenants").fetch_all(&store.pool).await?)
+    let rows: Vec<(i64, Flag)> =
+        sqlx::query_as("select id, streaming_active from tenants").fetch_all(&store.pool).await?;
+    Ok(rows.into_iter().map(|(id, active)| (id, active.0)).collect())
 }
 
 /// What [`delete`] found.
@@ -256,7 +260,7 @@ pub struct Streaming {
 
 /// Everything the streaming status shows, or `None` when the tenant does not exist.
 pub async fn streaming(store: &Store, tenant: TenantId) -> Result<Option<Streaming>> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::begin_snapshot(store).await?;
     let Some(row) = find_in(&mut tx, tenant).await? else { return Ok(None) };
     let topics = sqlx::query_as("select name, kind, partitions from topics where tenant_id = $1 order by kind")
         .bind(tenant.get())

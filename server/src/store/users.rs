@@ -1,6 +1,6 @@
 //! Users (dashboard accounts) and their invitations.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::{Store, audit, foreign_key_violation, unique_violation};
 use crate::clock::now;
@@ -43,7 +43,7 @@ pub async fn find(store: &Store, id: i64) -> Result<Option<UserRow>> {
     find_in(&mut *store.pool.acquire().await?, id).await
 }
 
-async fn find_in(conn: &mut SqliteConnection, id: i64) -> Result<Option<UserRow>> {
+async fn find_in(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRow>> {
     Ok(sqlx::query_as(concat!("select ", columns!(), " from users where id = $1"))
         .bind(id)
         .fetch_optional(conn)
