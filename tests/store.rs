@@ -10,7 +10,7 @@ use outflow::signals::Signals;
 use outflow::store::credentials::Change as CredentialChange;
 use outflow::store::firewall::{self, AgentReport, Change, Target};
 use outflow::store::tenants::{self, Activation, Deletion, PartitionChange};
-use outflow::store::{Backend, Store, audit, ca, credentials, metrics, reconcile, tokens, users};
+use outflow::store::{Backend, Store, audit, ca, credentials, lease, metrics, reconcile, tokens, users};
 use outflow::tenants::{Partitions, TenantId, TenantName};
 
 async fn store() -> (Store, tempfile::TempDir) {
@@ -145,7 +145,7 @@ async fn reconcile_bookkeeping() {
     assert_eq!(rows.topics.len(), 2);
     assert_eq!(rows.principals, vec![("c83.1".to_owned(), 83)]);
     assert_eq!(reconcile::waiting(&store).await.unwrap(), vec![83]);
-    reconcile::record_unreachable(&store, "cluster unreachable: x").await.unwrap();
+    assert!(reconcile::record_unreachable(&store, "cluster unreachable: x", None).await.unwrap());
     assert_eq!(
         reconcile::status_of(&store, id(83)).await.unwrap().unwrap().last_error.as_deref(),
         Some("cluster unreachable: x")
@@ -154,12 +154,12 @@ async fn reconcile_bookkeeping() {
     let tenants: BTreeSet<i64> = [83].into();
     // A pass that read an older generation does not mark the newer change ready.
     let stale: BTreeMap<i64, i64> = [(83, rows.generations[&83] - 1)].into();
-    reconcile::record(&store, &tenants, &tenants, &stale, &BTreeMap::new()).await.unwrap();
+    reconcile::record(&store, &tenants, &tenants, &stale, &BTreeMap::new(), None).await.unwrap();
     assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "pending");
     let failure = BTreeMap::from([(83, reconcile::Failure { transient: false, message: "refused".into() })]);
-    reconcile::record(&store, &tenants, &BTreeSet::new(), &rows.generations, &failure).await.unwrap();
+    reconcile::record(&store, &tenants, &BTreeSet::new(), &rows.generations, &failure, None).await.unwrap();
     assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "error");
-    reconcile::record(&store, &tenants, &tenants, &rows.generations, &BTreeMap::new()).await.unwrap();
+    reconcile::record(&store, &tenants, &tenants, &rows.generations, &BTreeMap::new(), None).await.unwrap();
     let status = reconcile::status_of(&store, id(83)).await.unwrap().unwrap();
     assert_eq!((status.status.as_str(), status.last_error), ("ready", None));
 }
@@ -315,4 +315,49 @@ async fn audit_outbox_log_and_ca() {
 
     let counts = metrics::counts(&store).await.unwrap();
     assert_eq!((counts.tenants, counts.streaming_active, counts.credentials_active), (2, 0, 0));
+}
+
+#[tokio::test]
+async fn leases_fence_the_reconcilers_writes() {
+    let (store, _dir) = store().await;
+    tenant(&store, 83).await;
+    tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap();
+    let name = outflow::store::RECONCILER_LEASE;
+    assert_eq!(lease::acquire(&store, name, "a", 15_000).await.unwrap(), Some(1));
+    assert_eq!(lease::acquire(&store, name, "b", 15_000).await.unwrap(), None, "held by a");
+    assert_eq!(lease::acquire(&store, name, "a", 15_000).await.unwrap(), Some(1), "renewing keeps the epoch");
+    let leases = lease::list(&store).await.unwrap();
+    assert_eq!((leases[0].holder.as_str(), leases[0].live), ("a", true));
+
+    // a's lease runs out (a paused process): b takes over with a new epoch.
+    assert_eq!(lease::acquire(&store, name, "a", -1).await.unwrap(), Some(1));
+    assert_eq!(lease::acquire(&store, name, "b", 15_000).await.unwrap(), Some(2));
+    let rows = reconcile::desired(&store).await.unwrap();
+    let tenants: BTreeSet<i64> = [83].into();
+    let none = BTreeMap::new();
+    assert!(!reconcile::record(&store, &tenants, &tenants, &rows.generations, &none, Some(1)).await.unwrap());
+    assert!(!reconcile::record_unreachable(&store, "stale", Some(1)).await.unwrap());
+    assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "pending", "the stale holder wrote nothing");
+    assert!(reconcile::record(&store, &tenants, &tenants, &rows.generations, &none, Some(2)).await.unwrap());
+    assert_eq!(reconcile::statuses(&store).await.unwrap()[&83], "ready");
+
+    lease::release(&store, name, "b").await.unwrap();
+    assert_eq!(lease::acquire(&store, name, "a", 15_000).await.unwrap(), Some(3), "released: a takes it");
+}
+
+#[tokio::test]
+async fn the_audit_log_refuses_changes() {
+    let (store, _dir) = store().await;
+    let pool = store.pool();
+    let scope = audit::Scope::new("192.0.2.1".into(), "POST /x".into(), "/x".into());
+    scope.run(tenant(&store, 83)).await;
+    audit::recover(&store).await.unwrap();
+    assert!(sqlx::query("update audit_log set actor = 'x'").execute(pool).await.is_err());
+    assert!(sqlx::query("delete from audit_log").execute(pool).await.is_err());
+    if store.backend() == Backend::Postgres {
+        // TRUNCATE skips row triggers; a statement trigger refuses it.
+        assert!(sqlx::query("truncate audit_log").execute(pool).await.is_err());
+    }
+    let (n,): (i64,) = sqlx::query_as("select count(*) from audit_log").fetch_one(pool).await.unwrap();
+    assert_eq!(n, 1);
 }

@@ -62,7 +62,7 @@ async fn main() {
     let loop_task = tokio::spawn({
         let (store, cluster, config, metrics, cancel) =
             (state.store.clone(), cluster.clone(), state.config.clone(), state.metrics.clone(), cancel.clone());
-        async move { reconcile::run(store, cluster, &config.kafka, metrics, cancel).await }
+        async move { reconcile::run(store, cluster, &config.kafka, metrics, "bench".into(), cancel).await }
     });
 
     let mut latencies = Vec::new();
@@ -114,8 +114,9 @@ async fn main() {
     let mut passes = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        let report =
-            reconcile::pass(&state.store, &cluster, state.config.kafka.delete_topics_on_deactivate).await.unwrap();
+        let report = reconcile::pass(&state.store, &cluster, state.config.kafka.delete_topics_on_deactivate, None)
+            .await
+            .unwrap();
         passes.push(t.elapsed());
         assert_eq!(report.actions, 0, "a provisioned cluster needs no action");
     }

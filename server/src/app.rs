@@ -77,10 +77,16 @@ impl App {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         if let Some(cluster) = self.state.cluster.clone() {
-            let (store, config, metrics) =
-                (self.state.store.clone(), self.state.config.clone(), self.state.metrics.clone());
+            let (store, config, metrics, replica) = (
+                self.state.store.clone(),
+                self.state.config.clone(),
+                self.state.metrics.clone(),
+                self.state.replica.clone(),
+            );
             let cancel = cancel.clone();
-            tasks.spawn(async move { kafka::reconcile::run(store, cluster, &config.kafka, metrics, cancel).await });
+            tasks.spawn(
+                async move { kafka::reconcile::run(store, cluster, &config.kafka, metrics, replica, cancel).await },
+            );
         }
         if let Some(monitor) = self.state.monitor.clone() {
             tasks.spawn(sample_throughput(monitor, cancel.clone()));

@@ -25,6 +25,8 @@ use crate::tenants::streaming::Published;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
+    /// This process among the replicas: host, pid and a random part (leases name it).
+    pub replica: String,
     pub store: Store,
     pub config: Arc<Config>,
     pub ca: Arc<Ca>,
@@ -91,7 +93,15 @@ impl AppState {
         };
         let issuer =
             Issuer::new(ca.clone(), kek.clone(), config.credentials.key_algorithm, config.credentials.validity_days);
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        let replica = format!(
+            "{}-{}-{}",
+            if host.is_empty() { "outflow" } else { &host },
+            std::process::id(),
+            crate::secret::random_password(6)
+        );
         Ok(Self {
+            replica,
             checks: CheckLimiter::new(config.max_concurrent_checks),
             monitor,
             login_limiter,

@@ -17,6 +17,7 @@ use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::lease;
 use crate::store::reconcile::{self, Failure};
 
 pub use crate::store::reconcile::{StatusRow, status_of, statuses};
@@ -47,13 +48,19 @@ async fn desired(store: &Store, delete_unwanted_topics: bool) -> Result<(Desired
     Ok((desired, rows.generations))
 }
 
-/// One reconcile pass. Fails only when the cluster could not even be read.
-pub async fn pass(store: &Store, cluster: &Cluster, delete_unwanted_topics: bool) -> anyhow::Result<PassReport> {
+/// One reconcile pass. Fails only when the cluster could not even be read. With `epoch`, the
+/// status writes are fenced by the reconciler lease: a pass that lost the lease records nothing.
+pub async fn pass(
+    store: &Store,
+    cluster: &Cluster,
+    delete_unwanted_topics: bool,
+    epoch: Option<i64>,
+) -> anyhow::Result<PassReport> {
     let (desired, generations) = desired(store, delete_unwanted_topics).await?;
     let actual = match cluster.actual().await {
         Ok(actual) => actual,
         Err(e) => {
-            reconcile::record_unreachable(store, &format!("cluster unreachable: {e}")).await?;
+            reconcile::record_unreachable(store, &format!("cluster unreachable: {e}"), epoch).await?;
             anyhow::bail!("reading the cluster: {e}");
         }
     };
@@ -75,7 +82,7 @@ pub async fn pass(store: &Store, cluster: &Cluster, delete_unwanted_topics: bool
     let confirmed: BTreeSet<i64> = touched.difference(&acted).copied().collect();
     let recorded: BTreeMap<i64, Failure> =
         failures.iter().map(|(t, e)| (*t, Failure { transient: e.transient, message: e.message.clone() })).collect();
-    reconcile::record(store, &touched, &confirmed, &generations, &recorded).await?;
+    reconcile::record(store, &touched, &confirmed, &generations, &recorded, epoch).await?;
     Ok(PassReport {
         actions: actions.len(),
         failed: failures.len(),
@@ -86,19 +93,52 @@ pub async fn pass(store: &Store, cluster: &Cluster, delete_unwanted_topics: bool
 
 /// Runs passes until cancelled: after every desired-state change, every `interval`, and with a
 /// short backoff while the cluster is unreachable.
+/// Only the replica holding this lease reconciles.
+pub const LEASE: &str = crate::store::RECONCILER_LEASE;
+/// How long a lease lasts unless renewed, and how often the holder renews it.
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
+pub const LEASE_RENEW: Duration = Duration::from_secs(5);
+
+/// Runs passes until cancelled while this replica (`holder`) holds the reconciler lease: after
+/// every desired-state change, every `interval`, and with a short backoff while the cluster is
+/// unreachable. Replicas without the lease try to take it every few seconds.
 pub async fn run(
     store: Store,
     cluster: Arc<Cluster>,
     config: &KafkaConfig,
     metrics: Arc<Metrics>,
+    holder: String,
     cancel: CancellationToken,
 ) {
     let interval = Duration::from_secs(config.reconcile_interval_secs);
     let delete_unwanted_topics = config.delete_topics_on_deactivate;
     let mut backoff = MIN_BACKOFF;
+    let mut leading: Option<(i64, Instant)> = None;
     loop {
         let started = Instant::now();
-        let wait = match pass(&store, &cluster, delete_unwanted_topics).await {
+        if leading.is_none_or(|(_, renewed)| renewed.elapsed() >= LEASE_RENEW) {
+            let ttl = LEASE_TTL.as_millis() as i64;
+            leading = match lease::acquire(&store, LEASE, &holder, ttl).await {
+                Ok(Some(epoch)) => {
+                    if leading.is_none_or(|(e, _)| e != epoch) {
+                        tracing::info!(epoch, holder, "took the reconciler lease");
+                    }
+                    Some((epoch, Instant::now()))
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the reconciler lease");
+                    None
+                }
+            };
+        }
+        let Some((epoch, _)) = leading else {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(LEASE_RENEW) => continue,
+            }
+        };
+        let wait = match pass(&store, &cluster, delete_unwanted_topics, Some(epoch)).await {
             Ok(report) => {
                 metrics.reconcile_passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if report.actions > 0 {
@@ -121,8 +161,14 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = store.signals().desired_notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+            // Woken in time to renew the lease.
+            _ = tokio::time::sleep(wait.min(LEASE_RENEW)) => {}
         }
+    }
+    if leading.is_some()
+        && let Err(e) = lease::release(&store, LEASE, &holder).await
+    {
+        tracing::warn!(error = %e, "could not release the reconciler lease");
     }
     tracing::info!("reconciler stopped");
 }

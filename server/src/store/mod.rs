@@ -12,6 +12,7 @@ pub mod audit;
 pub mod ca;
 pub mod credentials;
 pub mod firewall;
+pub mod lease;
 pub mod metrics;
 pub mod reconcile;
 pub mod tenants;
@@ -25,6 +26,9 @@ use sqlx::AnyPool;
 pub use connect::{Backend, private_dir};
 
 use crate::signals::Signals;
+
+/// The lease whose holder runs the reconciler (fences its status writes).
+pub const RECONCILER_LEASE: &str = "reconciler";
 
 /// The database and the signals its commits raise.
 #[derive(Debug, Clone)]

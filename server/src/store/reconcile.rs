@@ -107,9 +107,13 @@ pub async fn record(
     confirmed: &BTreeSet<i64>,
     generations: &BTreeMap<i64, i64>,
     failures: &BTreeMap<i64, Failure>,
-) -> Result<()> {
+    epoch: Option<i64>,
+) -> Result<bool> {
     let now = now();
     let mut tx = store.pool.begin().await?;
+    if !fenced(store, &mut tx, epoch).await? {
+        return Ok(false);
+    }
     for tenant in tenants {
         let generation = generations.get(tenant).copied().unwrap_or(0);
         match failures.get(tenant) {
@@ -145,15 +149,35 @@ pub async fn record(
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
+}
+
+/// Whether this pass may write: without an epoch always, with one only while the reconciler
+/// lease is held with it (see `lease::fence`).
+async fn fenced(store: &Store, conn: &mut AnyConnection, epoch: Option<i64>) -> Result<bool> {
+    match epoch {
+        None => Ok(true),
+        Some(epoch) => {
+            let held = super::lease::fence(conn, store.backend, crate::store::RECONCILER_LEASE, epoch).await?;
+            if !held {
+                tracing::warn!(epoch, "reconciler lease lost: this pass records nothing");
+            }
+            Ok(held)
+        }
+    }
 }
 
 /// The cluster cannot be read: every tenant still waiting gets the reason.
-pub async fn record_unreachable(store: &Store, reason: &str) -> Result<()> {
+pub async fn record_unreachable(store: &Store, reason: &str, epoch: Option<i64>) -> Result<bool> {
+    let mut tx = store.pool.begin().await?;
+    if !fenced(store, &mut tx, epoch).await? {
+        return Ok(false);
+    }
     sqlx::query("update reconcile_status set last_error = $1, updated_at = $2 where status <> 'ready'")
         .bind(reason)
         .bind(now())
-        .execute(&store.pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
