@@ -88,6 +88,7 @@ impl App {
                 async move { kafka::reconcile::run(store, cluster, &config.kafka, metrics, replica, cancel).await },
             );
         }
+        tasks.spawn(crate::store::notify::listen(self.state.store.clone(), cancel.clone()));
         if let Some(monitor) = self.state.monitor.clone() {
             tasks.spawn(sample_throughput(monitor, cancel.clone()));
         }

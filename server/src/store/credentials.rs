@@ -2,6 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
+use super::notify::{self, Notice};
 use super::{Flag, Store, audit, reconcile};
 use crate::clock::now;
 use crate::error::Result;
@@ -96,6 +97,7 @@ pub async fn rotate(
     let row = insert(&mut tx, tenant, k, &sign(k)?).await?;
     reconcile::mark_pending(&mut tx, tenant).await?;
     audit::stage(&mut tx, Some(tenant.get()), &format!("credential {k} issued")).await?;
+    notify::send(&mut tx, store.backend, Notice::Desired).await?;
     tx.commit().await?;
     store.signals.desired_changed();
     Ok(Change::Done(row))
@@ -117,6 +119,7 @@ pub async fn revoke(store: &Store, tenant: TenantId, k: i64) -> Result<Change> {
     let Some(row) = row else { return refusal(&mut tx, tenant).await };
     reconcile::mark_pending(&mut tx, tenant).await?;
     audit::stage(&mut tx, Some(tenant.get()), &format!("credential {k} revoked")).await?;
+    notify::send(&mut tx, store.backend, Notice::Desired).await?;
     tx.commit().await?;
     store.signals.desired_changed();
     Ok(Change::Done(row))

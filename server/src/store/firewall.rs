@@ -4,6 +4,7 @@
 
 use sqlx::{Any, AnyConnection, FromRow, Transaction};
 
+use super::notify::{self, Notice};
 use super::{Flag, Store, audit};
 use crate::clock::now;
 use crate::error::Result;
@@ -83,8 +84,9 @@ async fn begin_change(store: &Store) -> Result<(Transaction<'static, Any>, i64)>
     Ok((tx, v))
 }
 
-/// Commits a change that moved the version to `v`, then wakes the agents.
-async fn commit_change(store: &Store, tx: Transaction<'static, Any>, v: i64) -> Result<()> {
+/// Commits a change that moved the version to `v`, then wakes the agents (of every replica).
+async fn commit_change(store: &Store, mut tx: Transaction<'static, Any>, v: i64) -> Result<()> {
+    notify::send(&mut tx, store.backend, Notice::Allowlist(v)).await?;
     tx.commit().await?;
     store.signals.allowlist_committed(v);
     Ok(())

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod firewall;
 pub mod lease;
 pub mod metrics;
+pub mod notify;
 pub mod reconcile;
 pub mod tenants;
 pub mod tokens;
@@ -35,6 +36,8 @@ pub const RECONCILER_LEASE: &str = "reconciler";
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// For connections outside the pool (the PostgreSQL notification listener).
+    url: Arc<str>,
     signals: Arc<Signals>,
 }
 
@@ -42,7 +45,7 @@ impl Store {
     /// Opens (creating) the database at `url` and applies the migrations.
     pub async fn open(url: &str, signals: Arc<Signals>) -> anyhow::Result<Self> {
         let (pool, backend) = connect::connect(url).await?;
-        Ok(Self { pool, backend, signals })
+        Ok(Self { pool, backend, url: url.into(), signals })
     }
 
     /// The signals raised after commits (and read by the reconciler and the agents' polls).

@@ -3,6 +3,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::credentials::{self, CredentialRow};
+use super::notify::{self, Notice};
 use super::reconcile::{self, StatusRow};
 use super::{Flag, Store, audit, unique_violation};
 use crate::clock::now;
@@ -102,6 +103,7 @@ pub async fn delete(store: &Store, id: TenantId) -> Result<Deletion> {
     }
     let version = super::firewall::version_in(&mut tx).await?;
     audit::stage(&mut tx, Some(id.get()), "").await?;
+    notify::send(&mut tx, store.backend, Notice::Allowlist(version)).await?;
     tx.commit().await?;
     store.signals.allowlist_committed(version);
     Ok(Deletion::Deleted)
@@ -162,6 +164,7 @@ pub async fn activate(
     credentials::insert(&mut tx, tenant, k, &sign(k)?).await?;
     reconcile::mark_pending(&mut tx, tenant).await?;
     audit::stage(&mut tx, Some(tenant.get()), &format!("credential {k} issued")).await?;
+    notify::send(&mut tx, store.backend, Notice::Desired).await?;
     tx.commit().await?;
     store.signals.desired_changed();
     Ok(Activation::Activated { k })
@@ -190,6 +193,9 @@ pub async fn deactivate(store: &Store, tenant: TenantId) -> Result<Option<bool>>
         return Ok(None);
     }
     audit::stage(&mut tx, Some(tenant.get()), if changed { "" } else { "already inactive" }).await?;
+    if changed {
+        notify::send(&mut tx, store.backend, Notice::Desired).await?;
+    }
     tx.commit().await?;
     if changed {
         store.signals.desired_changed();
@@ -242,6 +248,9 @@ pub async fn set_partitions(store: &Store, tenant: TenantId, partitions: Partiti
         reconcile::mark_pending(&mut tx, tenant).await?;
     }
     audit::stage(&mut tx, Some(tenant.get()), &format!("partitions {current} -> {}", partitions.get())).await?;
+    if raised {
+        notify::send(&mut tx, store.backend, Notice::Desired).await?;
+    }
     tx.commit().await?;
     if raised {
         store.signals.desired_changed();
