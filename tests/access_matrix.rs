@@ -109,6 +109,7 @@ fn table() -> Vec<Route> {
             route(M::POST, "/agent/status", "/agent/status", [403, 403, 403, 204, 401]),
             json!({"broker_id": "kafka-1", "version": 0, "entries": 0}),
         ),
+        route(M::GET, "/replicas", "/replicas", [200, 403, 403, 403, 401]),
         route(M::GET, "/tokens", "/tokens", [200, 200, 200, 403, 401]),
         with(route(M::POST, "/tokens", "/tokens", [201, 201, 201, 403, 401]), json!({"name": "script"})),
         // Another tenant's token is invisible to a tenant: 404, not 403, so ids leak nothing.

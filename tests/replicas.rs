@@ -65,3 +65,43 @@ async fn a_change_through_one_replica_wakes_the_agents_polling_another() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!((woken["version"].as_i64(), woken["entries"].clone()), (Some(2), json!([])));
 }
+
+/// The replicas as `GET /api/v1/replicas` lists them, once `n` are live.
+async fn live_replicas(app: &TestApp, n: usize) -> Value {
+    for _ in 0..100 {
+        let (status, body) = app.op(Method::GET, "/api/v1/replicas", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["replicas"].as_array().unwrap().iter().filter(|r| r["live"] == true).count() == n {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} live replicas were never listed");
+}
+
+#[tokio::test]
+async fn operators_see_the_replicas() {
+    if !on_postgres() {
+        // One process on SQLite: it lists itself.
+        let app = spawn_app_with(|_| {}).await;
+        let body = live_replicas(&app, 1).await;
+        assert_eq!(body["replicas"][0]["id"], app.state.replica.as_str());
+        assert_eq!(body["replicas"][0]["address"], app.addr.to_string());
+        return;
+    }
+    let (a, b) = replicas().await;
+    let body = live_replicas(&b, 2).await;
+    let ids: Vec<&str> = body["replicas"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&a.state.replica.as_str()) && ids.contains(&b.state.replica.as_str()), "{body}");
+    // A stopped replica leaves the list (its row goes on a graceful stop).
+    let a_id = a.state.replica.clone();
+    drop(a);
+    for _ in 0..100 {
+        let (_, body) = b.op(Method::GET, "/api/v1/replicas", None).await;
+        if !body["replicas"].as_array().unwrap().iter().any(|r| r["id"] == a_id.as_str()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the stopped replica stayed listed");
+}

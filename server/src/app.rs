@@ -89,6 +89,13 @@ impl App {
             );
         }
         tasks.spawn(crate::store::notify::listen(self.state.store.clone(), cancel.clone()));
+        let address = self.local_addr().to_string();
+        tasks.spawn(crate::replicas::heartbeat(
+            self.state.store.clone(),
+            self.state.replica.clone(),
+            address,
+            cancel.clone(),
+        ));
         if let Some(monitor) = self.state.monitor.clone() {
             tasks.spawn(sample_throughput(monitor, cancel.clone()));
         }

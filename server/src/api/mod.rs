@@ -8,6 +8,7 @@ mod bundle;
 mod credentials;
 mod doc;
 mod live;
+mod replicas;
 mod streaming;
 mod tenants;
 mod tokens;
@@ -69,6 +70,7 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(allowlist::remove_entry),
         routes!(agent::poll_allowlist),
         routes!(agent::report_status),
+        routes!(replicas::list_replicas),
     ]
 }
 

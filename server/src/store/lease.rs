@@ -8,7 +8,7 @@ use super::{Backend, Store};
 use crate::error::Result;
 
 /// Milliseconds since the epoch on the database's clock.
-fn now_ms(backend: Backend) -> &'static str {
+pub(super) fn now_ms(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "cast(unixepoch('subsec') * 1000 as integer)",
         Backend::Postgres => "cast(extract(epoch from clock_timestamp()) * 1000 as bigint)",

@@ -16,6 +16,7 @@ pub mod lease;
 pub mod metrics;
 pub mod notify;
 pub mod reconcile;
+pub mod replicas;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -27,6 +27,7 @@ pub struct BrokersPage {
     stale_after_secs: u64,
     brokers: Vec<BrokerView>,
     notice: Option<&'static str>,
+    replicas: crate::replicas::ReplicasView,
 }
 
 pub async fn brokers_page(
@@ -43,6 +44,7 @@ pub async fn brokers_page(
         version,
         stale_after_secs,
         brokers: brokers::list(&state.store, version, stale_after_secs).await?,
+        replicas: crate::replicas::list(&state.store).await?,
         notice: q.text(),
     })
 }
