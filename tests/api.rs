@@ -413,3 +413,24 @@ async fn connectivity_checks_run_one_per_tenant_and_a_few_in_all() {
     let (_, doc) = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert!(doc["paths"]["/api/v1/tenants/{id}/streaming/check"]["post"]["responses"]["429"].is_object());
 }
+
+/// Behind a trusted reverse proxy the audit log records the client `X-Forwarded-For` names;
+/// from any other peer the header is ignored.
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    for (trusted, expected) in [(vec!["127.0.0.0/8".to_owned()], "198.51.100.23"), (vec![], "127.0.0.1")] {
+        let app = spawn_app_with(|c| c.http.trusted_proxies = trusted).await;
+        let resp = app
+            .client
+            .post(app.url("/api/v1/tenants"))
+            .bearer_auth(&app.operator)
+            .header("x-forwarded-for", "6.6.6.6, 198.51.100.23")
+            .json(&serde_json::json!({"id": 83, "name": "Acme"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let (_, page) = app.op(Method::GET, "/api/v1/audit?action=POST", None).await;
+        assert_eq!(page["entries"][0]["source"], expected, "{page}");
+    }
+}

@@ -26,11 +26,17 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::audit::middleware))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(http::metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(trusted_proxies(&state), http::audit::client_address))
         .layer(axum::middleware::from_fn_with_state(Arc::new(state.config.http.clone()), http::serve::body_deadline))
         .layer(axum::extract::DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The configured proxies (checked when the configuration was loaded).
+fn trusted_proxies(state: &AppState) -> Arc<Vec<crate::firewall::Cidr>> {
+    Arc::new(state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect())
 }
 
 /// Samples the topic ends of watched tenants every few seconds, for the throughput figures.

@@ -56,11 +56,21 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Connections served at once; more wait to be accepted (`OUTFLOW_HTTP_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client, for the audit log and
+    /// the sign-in limits (`OUTFLOW_TRUSTED_PROXIES`, comma-separated). Empty: the TCP peer is
+    /// the client and the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { header_timeout_secs: 10, body_timeout_secs: 30, max_body_bytes: 2 * 1024 * 1024, max_connections: 1024 }
+        Self {
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_body_bytes: 2 * 1024 * 1024,
+            max_connections: 1024,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -293,6 +303,10 @@ impl Config {
         if let Some(v) = var("OUTFLOW_HTTP_MAX_CONNECTIONS") {
             self.http.max_connections = parse("OUTFLOW_HTTP_MAX_CONNECTIONS", v)?;
         }
+        if let Some(v) = var("OUTFLOW_TRUSTED_PROXIES") {
+            self.http.trusted_proxies =
+                v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        }
         if let Some(v) = var("OUTFLOW_MAX_CONCURRENT_CHECKS") {
             self.max_concurrent_checks = parse("OUTFLOW_MAX_CONCURRENT_CHECKS", v)?;
         }
@@ -401,6 +415,9 @@ impl Config {
             || http.max_connections == 0
         {
             bail!("http: timeouts, body size and connection cap must be positive");
+        }
+        for proxy in &http.trusted_proxies {
+            proxy.parse::<crate::firewall::Cidr>().map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
         }
         if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
             bail!("validity_days must be at least 1");

@@ -88,6 +88,15 @@ impl Cidr {
         self.addr.is_ipv4()
     }
 
+    /// Whether `ip` is inside this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.range(), ip.to_canonical()) {
+            (Range::V4(lo, hi), IpAddr::V4(a)) => (lo..=hi).contains(&u32::from(a)),
+            (Range::V6(lo, hi), IpAddr::V6(a)) => (lo..=hi).contains(&u128::from(a)),
+            _ => false,
+        }
+    }
+
     pub fn range(&self) -> Range {
         match self.addr {
             IpAddr::V4(a) => {
@@ -200,5 +209,16 @@ mod tests {
         assert_eq!(c.range(), Range::V4(0xc633_6400, 0xc633_64ff));
         let h: Cidr = "2001:db8::1".parse().unwrap();
         assert_eq!(h.range(), Range::V6(0x2001_0db8 << 96 | 1, 0x2001_0db8 << 96 | 1));
+    }
+
+    #[test]
+    fn containment() {
+        let net: Cidr = "198.51.100.0/24".parse().unwrap();
+        assert!(net.contains("198.51.100.77".parse().unwrap()));
+        assert!(net.contains("::ffff:198.51.100.77".parse().unwrap()));
+        assert!(!net.contains("198.51.101.1".parse().unwrap()));
+        assert!(!net.contains("2001:db8::1".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::9".parse().unwrap()));
     }
 }

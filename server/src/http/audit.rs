@@ -3,7 +3,7 @@
 //! the entry itself for requests that changed nothing: refusals, errors). The caller extractors
 //! name the principal the request was authorised as, else the entry names `anonymous`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::auth::Principal;
+use crate::firewall::Cidr;
 use crate::state::AppState;
 use crate::store::audit::{self, Actor, Entry, Scope};
 use crate::tenants::TenantId;
@@ -37,9 +38,48 @@ pub fn authenticated(parts: &Parts, principal: &Principal) {
     }
 }
 
-/// The client address of a request (the TCP peer; outflow does not trust forwarding headers).
+/// The client address of a request: what [`client_address`] found, else the TCP peer.
 pub fn source_of(extensions: &axum::http::Extensions) -> String {
+    if let Some(ClientIp(ip)) = extensions.get::<ClientIp>() {
+        return ip.to_string();
+    }
     extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+/// The client's address as [`client_address`] determined it.
+#[derive(Debug, Clone, Copy)]
+struct ClientIp(IpAddr);
+
+/// The client of a request from a trusted proxy: the nearest `X-Forwarded-For` entry that is not
+/// itself a trusted proxy (entries further left are the client's own claims). From any other
+/// peer the header is ignored.
+fn client_of(peer: IpAddr, forwarded: &[&str], proxies: &[Cidr]) -> IpAddr {
+    let trusted = |ip: IpAddr| proxies.iter().any(|p| p.contains(ip));
+    if !trusted(peer) {
+        return peer.to_canonical();
+    }
+    let hops = forwarded.iter().flat_map(|h| h.split(',')).map(str::trim).rev();
+    let mut client = peer;
+    for hop in hops {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted(ip) => client = ip,
+            Ok(ip) => return ip.to_canonical(),
+            // An unreadable entry: nothing to its left can be believed.
+            Err(_) => break,
+        }
+    }
+    client.to_canonical()
+}
+
+/// Layer recording the client address of each request (see [`client_of`]).
+pub async fn client_address(State(proxies): State<Arc<Vec<Cidr>>>, mut req: Request, next: Next) -> Response {
+    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip()) {
+        let forwarded: Vec<&str> =
+            req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let ip = client_of(peer, &forwarded, &proxies);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
 }
 
 fn audited(method: &Method, path: &str) -> bool {
@@ -110,5 +150,20 @@ mod tests {
         assert!(audited(&Method::GET, "/api/v1/tenants/83/bundle.zip"));
         assert!(audited(&Method::POST, "/login"));
         assert!(audited(&Method::DELETE, "/api/v1/tenants/83"));
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxies: Vec<Cidr> = vec!["10.0.0.0/24".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Not a proxy: the header is the client's own claim.
+        assert_eq!(client_of(ip("203.0.113.9"), &["198.51.100.1"], &proxies), ip("203.0.113.9"));
+        assert_eq!(client_of(ip("10.0.0.5"), &["198.51.100.1"], &proxies), ip("198.51.100.1"));
+        // A spoofed entry left of the real client is ignored; proxies in the chain are skipped.
+        assert_eq!(client_of(ip("10.0.0.5"), &["6.6.6.6, 198.51.100.1, 10.0.0.7"], &proxies), ip("198.51.100.1"));
+        assert_eq!(client_of(ip("10.0.0.5"), &["6.6.6.6", "198.51.100.1"], &proxies), ip("198.51.100.1"));
+        assert_eq!(client_of(ip("10.0.0.5"), &[], &proxies), ip("10.0.0.5"));
+        assert_eq!(client_of(ip("10.0.0.5"), &["garbage"], &proxies), ip("10.0.0.5"));
+        assert_eq!(client_of(ip("::ffff:203.0.113.9"), &[], &[]), ip("203.0.113.9"));
     }
 }
