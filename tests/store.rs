@@ -10,7 +10,7 @@ use outflow::signals::Signals;
 use outflow::store::credentials::Change as CredentialChange;
 use outflow::store::firewall::{self, AgentReport, Change, Target};
 use outflow::store::tenants::{self, Activation, Deletion, PartitionChange};
-use outflow::store::{Backend, Store, audit, ca, credentials, lease, metrics, reconcile, tokens, users};
+use outflow::store::{Backend, Store, audit, ca, credentials, lease, login, metrics, reconcile, tokens, users};
 use outflow::tenants::{Partitions, TenantId, TenantName};
 
 async fn store() -> (Store, tempfile::TempDir) {
@@ -360,4 +360,38 @@ async fn the_audit_log_refuses_changes() {
     }
     let (n,): (i64,) = sqlx::query_as("select count(*) from audit_log").fetch_one(pool).await.unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn sign_in_attempts_count_per_key_in_a_window() {
+    let (store, _dir) = store().await;
+    let keys = |account: &str, address: &str| {
+        vec![
+            login::Key { key: format!("account:{account}"), limit: 3 },
+            login::Key { key: format!("address:{address}"), limit: 5 },
+        ]
+    };
+    let minute = 60_000;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(login::reserve(&store, &keys("a", "192.0.2.1"), minute).await.unwrap().unwrap());
+    }
+    // The account is at its limit while all three are in flight.
+    let (scope, retry_ms) = login::reserve(&store, &keys("a", "192.0.2.2"), minute).await.unwrap().unwrap_err();
+    assert_eq!(scope, 0);
+    assert!((1..=minute).contains(&retry_ms), "{retry_ms}");
+    login::release(&store, &held.pop().unwrap()).await.unwrap();
+    assert!(login::reserve(&store, &keys("a", "192.0.2.2"), minute).await.unwrap().is_ok(), "released: room again");
+    // The address counts across accounts: two of a's attempts (one was released) and three more.
+    for account in ["b", "c", "e"] {
+        login::reserve(&store, &keys(account, "192.0.2.1"), minute).await.unwrap().unwrap();
+    }
+    let (scope, _) = login::reserve(&store, &keys("d", "192.0.2.1"), minute).await.unwrap().unwrap_err();
+    assert_eq!(scope, 1, "five attempts from 192.0.2.1");
+    // Clearing an account (a success) does not clear its address.
+    login::clear(&store, "account:a").await.unwrap();
+    assert!(login::reserve(&store, &keys("a", "192.0.2.9"), minute).await.unwrap().is_ok());
+    // Attempts older than the window no longer count.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(login::reserve(&store, &keys("d", "192.0.2.1"), 20).await.unwrap().is_ok());
 }

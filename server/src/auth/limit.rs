@@ -2,11 +2,13 @@
 //! sliding window; past the limit, sign-in is refused until the oldest failure leaves the window.
 //! An attempt is counted *before* its password is checked (a reservation, released when the
 //! sign-in succeeds), so concurrent attempts cannot all slip under the limit.
-//! In memory: a restart forgets the counts, which only helps someone who can restart the server.
+//! The counts live in the store (on the database clock), so every replica sees the same ones.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::store::Store;
+use crate::store::login::{self, Key};
 
 /// Limits from configuration.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +21,6 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct LoginLimiter {
     limits: Limits,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 /// Why a sign-in is refused before the password is even checked.
@@ -42,125 +43,73 @@ impl Throttled {
 
 impl LoginLimiter {
     pub fn new(limits: Limits) -> Self {
-        Self { limits, failures: Mutex::new(HashMap::new()) }
+        Self { limits }
     }
 
-    fn keys(account: Option<&str>, address: &str) -> [(Option<String>, &'static str); 2] {
-        [
-            (account.map(|a| format!("account:{}", a.to_lowercase())), "account"),
-            (Some(format!("address:{address}")), "address"),
-        ]
+    fn keys(&self, account: Option<&str>, address: &str) -> Vec<(Key, &'static str)> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(a) = account {
+            keys.push((Key { key: account_key(a), limit: self.limits.per_account }, "account"));
+        }
+        keys.push((Key { key: format!("address:{address}"), limit: self.limits.per_address }, "address"));
+        keys
     }
 
     /// Counts an attempt against the account and the address, or refuses it when either is
     /// already at its limit. The attempt stays counted as a failure unless released.
-    pub fn reserve(&self, account: Option<&str>, address: &str, now: Instant) -> Result<Reservation, Throttled> {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        let keys = Self::keys(account, address);
-        for (key, scope) in &keys {
-            let Some(key) = key else { continue };
-            let limit = if *scope == "account" { self.limits.per_account } else { self.limits.per_address };
-            if let Some(times) = failures.get_mut(key) {
-                while times.front().is_some_and(|t| now.duration_since(*t) >= self.limits.window) {
-                    times.pop_front();
-                }
-                if times.len() >= limit {
-                    let oldest = *times.front().expect("non-empty");
-                    return Err(Throttled { scope, retry_after: self.limits.window - now.duration_since(oldest) });
-                }
+    pub async fn reserve(
+        &self,
+        store: &Store,
+        account: Option<&str>,
+        address: &str,
+    ) -> Result<Result<Reservation, Throttled>> {
+        let keys = self.keys(account, address);
+        let plain: Vec<Key> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let window_ms = i64::try_from(self.limits.window.as_millis()).unwrap_or(i64::MAX);
+        Ok(match login::reserve(store, &plain, window_ms).await? {
+            Ok(ids) => Ok(Reservation { ids }),
+            Err((i, retry_ms)) => {
+                Err(Throttled { scope: keys[i].1, retry_after: Duration::from_millis(retry_ms.unsigned_abs()) })
             }
-        }
-        for (key, _) in &keys {
-            if let Some(key) = key {
-                failures.entry(key.clone()).or_default().push_back(now);
-            }
-        }
-        // Keep memory bounded under a spray of addresses: drop entries whose window passed.
-        if failures.len() > 100_000 {
-            failures.retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < self.limits.window));
-        }
-        Ok(Reservation { keys: keys.into_iter().filter_map(|(k, _)| k).collect(), at: now })
+        })
     }
 
     /// Takes back an attempt that was not a wrong guess (the check could not run).
-    pub fn release(&self, reservation: Reservation) {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        for key in &reservation.keys {
-            if let Some(times) = failures.get_mut(key)
-                && let Some(i) = times.iter().rposition(|t| *t == reservation.at)
-            {
-                times.remove(i);
-            }
-        }
+    pub async fn release(&self, store: &Store, reservation: Reservation) -> Result<()> {
+        login::release(store, &reservation.ids).await
     }
 
     /// A successful sign-in: its attempt is not a failure, and the account's earlier failures
     /// are cleared (the address's are not).
-    pub fn succeeded(&self, reservation: Reservation, account: Option<&str>) {
-        self.release(reservation);
+    pub async fn succeeded(&self, store: &Store, reservation: Reservation, account: Option<&str>) -> Result<()> {
+        login::release(store, &reservation.ids).await?;
         if let Some(account) = account {
-            self.failures.lock().expect("limiter lock").remove(&format!("account:{}", account.to_lowercase()));
+            login::clear(store, &account_key(account)).await?;
         }
+        Ok(())
     }
+}
+
+fn account_key(account: &str) -> String {
+    format!("account:{}", account.to_lowercase())
 }
 
 /// An attempt counted by [`LoginLimiter::reserve`].
 #[derive(Debug)]
 #[must_use = "a reservation is a failure unless released"]
 pub struct Reservation {
-    keys: Vec<String>,
-    at: Instant,
+    ids: Vec<i64>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn limiter() -> LoginLimiter {
-        LoginLimiter::new(Limits { per_account: 3, per_address: 5, window: Duration::from_secs(600) })
-    }
-
     #[test]
-    fn account_limit_engages_and_expires() {
-        let l = limiter();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            let _failed = l.reserve(Some("a@x.test"), "192.0.2.1", t0).unwrap_or_else(|_| panic!("attempt {i}"));
-        }
-        let refused = l.reserve(Some("A@x.test"), "192.0.2.9", t0).unwrap_err();
-        assert_eq!(refused.scope, "account");
-        assert!(refused.message().contains("10 minutes"), "{}", refused.message());
-        assert!(l.reserve(Some("b@x.test"), "192.0.2.9", t0).is_ok(), "other accounts unaffected");
-        assert!(l.reserve(Some("a@x.test"), "192.0.2.1", t0 + Duration::from_secs(600)).is_ok(), "window passed");
-    }
-
-    #[test]
-    fn address_limit_spans_accounts_and_success_clears_the_account() {
-        let l = limiter();
-        let t0 = Instant::now();
-        for i in 0..5 {
-            let _failed = l.reserve(Some(&format!("u{i}@x.test")), "192.0.2.1", t0).unwrap();
-        }
-        assert_eq!(l.reserve(Some("new@x.test"), "192.0.2.1", t0).unwrap_err().scope, "address");
-        let _failed = l.reserve(Some("c@x.test"), "192.0.2.2", t0).unwrap();
-        let _failed = l.reserve(Some("c@x.test"), "192.0.2.3", t0).unwrap();
-        let ok = l.reserve(Some("c@x.test"), "192.0.2.4", t0).unwrap();
-        l.succeeded(ok, Some("c@x.test"));
-        let _failed = l.reserve(Some("c@x.test"), "192.0.2.4", t0).unwrap();
-        let _failed = l.reserve(Some("c@x.test"), "192.0.2.4", t0).unwrap();
-        assert!(l.reserve(Some("c@x.test"), "192.0.2.5", t0).is_ok());
-    }
-
-    #[test]
-    fn an_attempt_counts_before_it_is_checked_and_release_takes_it_back() {
-        let l = limiter();
-        let t0 = Instant::now();
-        // Three attempts in flight at once fill the account's limit of 3: the fourth is refused
-        // although none has finished.
-        let held: Vec<_> = (0..3).map(|_| l.reserve(Some("a@x.test"), "192.0.2.1", t0).unwrap()).collect();
-        assert_eq!(l.reserve(Some("a@x.test"), "192.0.2.1", t0).unwrap_err().scope, "account");
-        let mut held = held.into_iter();
-        l.release(held.next().unwrap());
-        assert!(l.reserve(Some("a@x.test"), "192.0.2.1", t0).is_ok(), "a released attempt frees its place");
+    fn throttled_messages_round_up_to_minutes() {
+        let t = |secs| Throttled { scope: "account", retry_after: Duration::from_secs(secs) };
+        assert!(t(600).message().contains("10 minutes"), "{}", t(600).message());
+        assert!(t(30).message().contains("1 minute."), "{}", t(30).message());
+        assert!(t(61).message().contains("2 minutes"));
     }
 }

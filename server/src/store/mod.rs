@@ -13,6 +13,7 @@ pub mod ca;
 pub mod credentials;
 pub mod firewall;
 pub mod lease;
+pub mod login;
 pub mod metrics;
 pub mod notify;
 pub mod reconcile;

@@ -107,7 +107,7 @@ pub async fn login(
         response
     };
     // Counted before any check, so concurrent guesses cannot all slip under the limit.
-    let reservation = match state.login_limiter.reserve(account.as_deref(), &address, std::time::Instant::now()) {
+    let reservation = match state.login_limiter.reserve(&state.store, account.as_deref(), &address).await? {
         Ok(reservation) => reservation,
         Err(throttled) => return Ok(refuse(throttled.message(), StatusCode::TOO_MANY_REQUESTS, "rate limited")),
     };
@@ -124,7 +124,7 @@ pub async fn login(
         Ok(principal) => principal,
         // Nothing was guessed (too many passwords being checked, or a server error).
         Err(e) => {
-            state.login_limiter.release(reservation);
+            state.login_limiter.release(&state.store, reservation).await?;
             if crate::http::status(&e) == StatusCode::SERVICE_UNAVAILABLE {
                 return Ok(refuse(e.public_message(), StatusCode::SERVICE_UNAVAILABLE, "busy"));
             }
@@ -139,7 +139,7 @@ pub async fn login(
         };
         return Ok(refuse(message.into(), StatusCode::UNAUTHORIZED, "wrong credentials"));
     };
-    state.login_limiter.succeeded(reservation, account.as_deref());
+    state.login_limiter.succeeded(&state.store, reservation, account.as_deref()).await?;
     let cookie = super::signin::start_session(&state, &principal).await?;
     tracing::info!(actor = principal.name, "dashboard sign-in");
     let mut response = (jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login")).add(cookie), see_other("/tenants"))
