@@ -270,7 +270,12 @@ async fn users_tokens_and_sessions() {
 async fn audit_outbox_log_and_ca() {
     let (store, _dir) = store().await;
     // Inside a request scope a change stages its entry; finishing moves it to the log.
-    let scope = audit::Scope::new("192.0.2.1".into(), "POST /api/v1/tenants".into(), "/api/v1/tenants".into());
+    let scope = audit::Scope::new(
+        store.replica().into(),
+        "192.0.2.1".into(),
+        "POST /api/v1/tenants".into(),
+        "/api/v1/tenants".into(),
+    );
     scope.authenticate(audit::Actor { name: "ops".into(), role: "operator".into(), tenant: None });
     scope.run(tenant(&store, 83)).await;
     let staged = scope.take_staged();
@@ -286,12 +291,22 @@ async fn audit_outbox_log_and_ca() {
         detail: String::new(),
     };
     audit::finish(&store, &entry, &staged).await.unwrap();
-    // A change whose answer never came is recovered with status 0.
+    // A change whose answer never came is recovered with status 0, once its replica is gone:
+    // not while this (live) replica may still finish it.
     scope.run(tenant(&store, 84)).await;
-    assert_eq!(audit::recover(&store).await.unwrap(), 1);
+    assert_eq!(audit::recover(&store).await.unwrap(), 0, "this replica's own request in flight");
+    let gone = audit::Scope::new("a-stopped-replica".into(), "192.0.2.1".into(), "POST /x".into(), "/x".into());
+    gone.run(tenant(&store, 85)).await;
+    outflow::store::replicas::heartbeat(&store, "a-live-replica", "127.0.0.1:1", "0").await.unwrap();
+    let live = audit::Scope::new("a-live-replica".into(), "192.0.2.1".into(), "POST /x".into(), "/x".into());
+    live.run(tenant(&store, 86)).await;
+    // On SQLite (one process per database) every other process's entry is orphaned.
+    let expected = if store.backend() == Backend::Postgres { 1 } else { 2 };
+    assert_eq!(audit::recover(&store).await.unwrap(), expected, "the stopped replica's entry");
     let query = audit::Query { limit: 10, ..Default::default() };
     let rows = audit::list(&store, &query).await.unwrap();
-    assert_eq!(rows.iter().map(|r| r.status).collect::<Vec<_>>(), [0, 201]);
+    let statuses: Vec<i64> = rows.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, if expected == 1 { vec![0, 201] } else { vec![0, 0, 201] });
     let only = audit::Query { action: Some("POST".into()), tenant: Some(83), limit: 10, ..Default::default() };
     assert_eq!(audit::list(&store, &only).await.unwrap().len(), 1);
     let lower = audit::Query { action: Some("post".into()), limit: 10, ..Default::default() };
@@ -314,7 +329,7 @@ async fn audit_outbox_log_and_ca() {
     assert_eq!((loaded.name.as_str(), loaded.imported), ("third", true));
 
     let counts = metrics::counts(&store).await.unwrap();
-    assert_eq!((counts.tenants, counts.streaming_active, counts.credentials_active), (2, 0, 0));
+    assert_eq!((counts.tenants, counts.streaming_active, counts.credentials_active), (4, 0, 0));
 }
 
 #[tokio::test]
@@ -349,7 +364,7 @@ async fn leases_fence_the_reconcilers_writes() {
 async fn the_audit_log_refuses_changes() {
     let (store, _dir) = store().await;
     let pool = store.pool();
-    let scope = audit::Scope::new("192.0.2.1".into(), "POST /x".into(), "/x".into());
+    let scope = audit::Scope::new("stopped".into(), "192.0.2.1".into(), "POST /x".into(), "/x".into());
     scope.run(tenant(&store, 83)).await;
     audit::recover(&store).await.unwrap();
     assert!(sqlx::query("update audit_log set actor = 'x'").execute(pool).await.is_err());

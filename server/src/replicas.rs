@@ -80,6 +80,12 @@ pub async fn heartbeat(store: Store, id: String, address: String, cancel: Cancel
         if let Err(e) = stored::heartbeat(&store, &id, &address, version).await {
             tracing::warn!(error = %e, "recording the replica heartbeat");
         }
+        // Entries of replicas that stopped without finishing them.
+        match crate::store::audit::recover(&store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(entries = n, "recovered audit entries of a replica that stopped"),
+            Err(e) => tracing::warn!(error = %e, "recovering audit entries"),
+        }
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(HEARTBEAT) => {}

@@ -93,15 +93,8 @@ impl AppState {
         };
         let issuer =
             Issuer::new(ca.clone(), kek.clone(), config.credentials.key_algorithm, config.credentials.validity_days);
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
-        let replica = format!(
-            "{}-{}-{}",
-            if host.is_empty() { "outflow" } else { &host },
-            std::process::id(),
-            crate::secret::random_password(6)
-        );
         Ok(Self {
-            replica,
+            replica: store.replica().to_owned(),
             checks: CheckLimiter::new(config.max_concurrent_checks),
             monitor,
             login_limiter,

@@ -101,6 +101,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         .filter(|_| template.contains("/tenants/{id}"))
         .map(TenantId::get);
     let scope = Scope::new(
+        state.replica.clone(),
         source_of(&parts.extensions),
         format!("{} {template}", parts.method),
         // Invitation links carry a secret: record the route, not the link.

@@ -30,6 +30,8 @@ impl Actor {
 /// What the HTTP layer knows of an audited request, and what the request's changes staged.
 #[derive(Debug)]
 pub struct Scope {
+    /// The replica serving the request (its outbox rows are its own to finish).
+    pub replica: String,
     pub source: String,
     pub action: String,
     pub target: String,
@@ -46,8 +48,9 @@ tokio::task_local! {
 }
 
 impl Scope {
-    pub fn new(source: String, action: String, target: String) -> Arc<Self> {
+    pub fn new(replica: String, source: String, action: String, target: String) -> Arc<Self> {
         Arc::new(Self {
+            replica,
             source,
             action,
             target,
@@ -122,8 +125,8 @@ pub(super) async fn stage(conn: &mut AnyConnection, tenant: Option<i64>, detail:
     let actor = scope.actor();
     let tenant = tenant.or(actor.tenant);
     let (id,): (i64,) = sqlx::query_as(
-        "insert into audit_outbox (at, actor, role, tenant_id, source, action, target, detail) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+        "insert into audit_outbox (at, actor, role, tenant_id, source, action, target, detail, replica) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
     )
     .bind(now())
     .bind(&actor.name)
@@ -133,6 +136,7 @@ pub(super) async fn stage(conn: &mut AnyConnection, tenant: Option<i64>, detail:
     .bind(&scope.action)
     .bind(&scope.target)
     .bind(detail)
+    .bind(&scope.replica)
     .fetch_one(&mut *conn)
     .await?;
     scope.staged.lock().expect("audit scope").push((id, tenant));
@@ -202,20 +206,32 @@ pub async fn finish(store: &Store, entry: &Entry, staged: &[(i64, Option<i64>)])
 }
 
 /// Moves outbox entries a crash left behind into the audit log, with status 0 ("the change
-/// committed; the server stopped before answering"). Run at start, before serving.
+/// committed; the server stopped before answering"): those of other processes — on PostgreSQL,
+/// of replicas that stopped heartbeating. Run at start and with every heartbeat.
 pub async fn recover(store: &Store) -> Result<u64> {
+    let now = super::lease::now_ms(store.backend);
+    // SQLite serves one process: whatever another (earlier) process staged is orphaned. On
+    // PostgreSQL a replica still heartbeating may yet finish its entries.
+    let orphaned = match store.backend {
+        super::Backend::Sqlite => "replica <> $1".to_owned(),
+        super::Backend::Postgres => {
+            format!("replica <> $1 and replica not in (select id from replicas where heartbeat_at > {now} - $2)")
+        }
+    };
     let mut tx = store.pool.begin().await?;
-    let moved = sqlx::query(
+    let insert = format!(
         "insert into audit_log (at, actor, role, tenant_id, source, action, target, outcome, status, detail) \
          select at, actor, role, tenant_id, source, action, target, 'success', 0, \
                 case when detail = '' then 'server stopped before answering' \
                      else detail || '; server stopped before answering' end \
-         from audit_outbox order by id",
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query("delete from audit_outbox").execute(&mut *tx).await?;
+         from audit_outbox where {orphaned} order by id"
+    );
+    let bound = |sql: String| {
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(store.replica().to_owned());
+        if store.backend == super::Backend::Postgres { q.bind(super::replicas::LIVE_MS) } else { q }
+    };
+    let moved = bound(insert).execute(&mut *tx).await?.rows_affected();
+    bound(format!("delete from audit_outbox where {orphaned}")).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(moved)
 }

@@ -40,6 +40,8 @@ pub struct Store {
     backend: Backend,
     /// For connections outside the pool (the PostgreSQL notification listener).
     url: Arc<str>,
+    /// This process among the replicas sharing the database: host, pid and a random part.
+    replica: Arc<str>,
     signals: Arc<Signals>,
 }
 
@@ -47,7 +49,10 @@ impl Store {
     /// Opens (creating) the database at `url` and applies the migrations.
     pub async fn open(url: &str, signals: Arc<Signals>) -> anyhow::Result<Self> {
         let (pool, backend) = connect::connect(url).await?;
-        Ok(Self { pool, backend, url: url.into(), signals })
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        let host = if host.is_empty() { "outflow".to_owned() } else { host };
+        let replica = format!("{host}-{}-{}", std::process::id(), crate::secret::random_password(6));
+        Ok(Self { pool, backend, url: url.into(), replica: replica.into(), signals })
     }
 
     /// The signals raised after commits (and read by the reconciler and the agents' polls).
@@ -58,6 +63,11 @@ impl Store {
     /// The connection pool, for tests and diagnostics that read rows directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// This process's replica id.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     pub fn backend(&self) -> Backend {
