@@ -316,6 +316,10 @@ async fn dashboard_lists_adds_and_removes_entries_and_shows_brokers() {
     let row = |id: &str| brokers.split("<tr>").find(|r| r.contains(&format!("<code>{id}</code>"))).unwrap().to_owned();
     assert!(row("kafka-1").contains("up to date"), "{brokers}");
     assert!(row("kafka-2").contains("stale"), "{brokers}");
+    // The replicas section lists this server (once), with its address.
+    assert!(brokers.contains("<title>Brokers"), "{brokers}");
+    assert_eq!(brokers.matches("<h2>Server replicas</h2>").count(), 1, "{brokers}");
+    assert!(row(&app.state.replica).contains(&app.addr.to_string()), "{brokers}");
     let resp = browser.post(app.url("/brokers/kafka-2/forget")).form(&[("csrf", csrf.clone())]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, page) = get("/tenants/83/streaming").await;
