@@ -4,7 +4,6 @@
 //! The file adds, deletes and re-creates table `inet outflow` in one `nft -f` transaction: the
 //! kernel swaps the old table for the new one atomically, and nothing outside the table changes.
 
-use std::collections::HashSet;
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -20,10 +19,6 @@ pub struct Ruleset {
     /// Set elements after merging (what `nft list set` shows).
     pub elements: usize,
     pub text: String,
-    pub port: u16,
-    /// The elements of `allow_v4` and `allow_v6` as written: what a delta compares.
-    pub v4: Vec<String>,
-    pub v6: Vec<String>,
 }
 
 /// First line of every rendered file; the agent reads the version back from it after a restart.
@@ -42,10 +37,18 @@ pub fn render(version: i64, cidrs: &[Cidr], port: u16) -> Ruleset {
          delete table {TABLE}\n\
          table {TABLE} {{\n"
     );
-    let v4: Vec<String> = v4.iter().map(|&(a, b)| element(a, b, 32, |x| Ipv4Addr::from_bits(x).to_string())).collect();
-    let v6: Vec<String> = v6.iter().map(|&(a, b)| element(a, b, 128, |x| Ipv6Addr::from_bits(x).to_string())).collect();
-    set(&mut text, "allow_v4", "ipv4_addr", &v4);
-    set(&mut text, "allow_v6", "ipv6_addr", &v6);
+    set(
+        &mut text,
+        "allow_v4",
+        "ipv4_addr",
+        v4.iter().map(|&(a, b)| element(a, b, 32, |x| Ipv4Addr::from_bits(x).to_string())),
+    );
+    set(
+        &mut text,
+        "allow_v6",
+        "ipv6_addr",
+        v6.iter().map(|&(a, b)| element(a, b, 128, |x| Ipv6Addr::from_bits(x).to_string())),
+    );
     let _ = write!(
         text,
         "\tchain input {{\n\
@@ -57,36 +60,7 @@ pub fn render(version: i64, cidrs: &[Cidr], port: u16) -> Ruleset {
          \t}}\n\
          }}\n"
     );
-    Ruleset { version, elements: v4.len() + v6.len(), text, port, v4, v6 }
-}
-
-/// The change from the ruleset the kernel has (`old`) to `new` as one `nft -f` transaction that
-/// only deletes and adds set elements: with 100,000 entries far cheaper than replacing the table.
-/// `None` when the rules themselves differ (another port): then the table is replaced.
-pub fn delta(old: &Ruleset, new: &Ruleset) -> Option<String> {
-    if old.port != new.port {
-        return None;
-    }
-    let mut text = format!(
-        "{HEADER}{}
-# A delta from version {}.
-",
-        new.version, old.version
-    );
-    for (name, before, after) in [("allow_v4", &old.v4, &new.v4), ("allow_v6", &old.v6, &new.v6)] {
-        let (had, has): (HashSet<&str>, HashSet<&str>) =
-            (before.iter().map(String::as_str).collect(), after.iter().map(String::as_str).collect());
-        let removed: Vec<&str> = before.iter().map(String::as_str).filter(|e| !has.contains(e)).collect();
-        let added: Vec<&str> = after.iter().map(String::as_str).filter(|e| !had.contains(e)).collect();
-        // Deletions first: an added range may overlap one it replaces.
-        if !removed.is_empty() {
-            let _ = writeln!(text, "delete element {TABLE} {name} {{ {} }}", removed.join(", "));
-        }
-        if !added.is_empty() {
-            let _ = writeln!(text, "add element {TABLE} {name} {{ {} }}", added.join(", "));
-        }
-    }
-    Some(text)
+    Ruleset { version, elements: v4.len() + v6.len(), text }
 }
 
 /// The version a rendered file was made for, from its first line.
@@ -94,8 +68,9 @@ pub fn version_of(text: &str) -> Option<i64> {
     text.lines().next()?.strip_prefix(HEADER)?.trim().parse().ok()
 }
 
-fn set(text: &mut String, name: &str, kind: &str, elements: &[String]) {
+fn set(text: &mut String, name: &str, kind: &str, elements: impl Iterator<Item = String>) {
     let _ = write!(text, "\tset {name} {{\n\t\ttype {kind}\n\t\tflags interval\n");
+    let elements: Vec<String> = elements.collect();
     // `elements = { }` is a syntax error: an empty set has no elements line.
     if !elements.is_empty() {
         let _ = writeln!(text, "\t\telements = {{\n\t\t\t{}\n\t\t}}", elements.join(",\n\t\t\t"));
@@ -265,26 +240,5 @@ mod tests {
         let a = render(5, &cidrs(&["203.0.113.9", "198.51.100.0/24", "2001:db8::1"]), 9093);
         let b = render(5, &cidrs(&["2001:db8::1", "203.0.113.9", "198.51.100.0/24"]), 9093);
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn a_delta_deletes_and_adds_only_the_changed_elements() {
-        let cidrs = |list: &[&str]| list.iter().map(|c| c.parse::<Cidr>().unwrap()).collect::<Vec<_>>();
-        let old = render(4, &cidrs(&["198.51.100.7", "198.51.100.8", "2001:db8::1"]), 9093);
-        // .7 and .8 merge into one range; adding .9 changes that range, and the IPv6 host goes.
-        let new = render(5, &cidrs(&["198.51.100.7", "198.51.100.8", "198.51.100.9", "203.0.113.1"]), 9093);
-        let text = delta(&old, &new).unwrap();
-        assert_eq!(version_of(&text), Some(5));
-        assert!(text.contains("delete element inet outflow allow_v4 { 198.51.100.7-198.51.100.8 }"), "{text}");
-        assert!(
-            text.contains("add element inet outflow allow_v4 { 198.51.100.7-198.51.100.9, 203.0.113.1 }"),
-            "{text}"
-        );
-        assert!(text.contains("delete element inet outflow allow_v6 { 2001:db8::1 }"), "{text}");
-        assert!(!text.contains("add element inet outflow allow_v6"), "{text}");
-        let same =
-            delta(&new, &render(6, &cidrs(&["198.51.100.7", "198.51.100.8", "198.51.100.9", "203.0.113.1"]), 9093));
-        assert!(!same.unwrap().contains("element"), "no change, no element command");
-        assert!(delta(&old, &render(5, &[], 9094)).is_none(), "another port replaces the table");
     }
 }
