@@ -65,6 +65,12 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
         let state = AppState::open(config).await?;
+        // The server, not every CLI command that opens the state, finishes what a stopped
+        // process left in the audit outbox.
+        let moved = crate::store::audit::recover(&state.store).await.context("recovering interrupted audit entries")?;
+        if moved > 0 {
+            tracing::warn!(entries = moved, "recovered audit entries of changes interrupted by a stop");
+        }
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         Ok(Self { listener, router: router(state.clone()), state })
     }

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use crate::auth::limit::{Limits, LoginLimiter};
 use crate::auth::login_csrf::LoginCsrf;
 use crate::auth::password::Hashing;
@@ -60,10 +58,6 @@ impl AppState {
             );
         }
         let store = Store::open(&url, Arc::new(Signals::default())).await?;
-        let moved = crate::store::audit::recover(&store).await.context("recovering interrupted audit entries")?;
-        if moved > 0 {
-            tracing::warn!(entries = moved, "recovered audit entries of changes interrupted by a stop");
-        }
         let kek = Arc::new(Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?);
         let ca = Arc::new(
             crate::authority::load_or_create(
