@@ -24,20 +24,10 @@ dir=${2:-}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-lib="${OUTFLOW_CACHE:-$HOME/.cache/outflow}/kafka-$kafka_version/lib"
+# shellcheck source=common.sh
+source "$here/common.sh"
 
-running() { [[ -f "$dir/broker.pid" ]] && kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; }
-
-fetch_kafka() {
-  # Maven resolves the broker from Maven Central into ~/.m2; the copy is cached by version.
-  if [[ ! -f "$lib/.complete" ]]; then
-    log "fetching Apache Kafka $kafka_version with Maven"
-    mkdir -p "$lib"
-    mvn -q -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib" >&2
-    touch "$lib/.complete"
-  fi
-}
+running() { node_running "$dir"; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -56,21 +46,18 @@ choose_ports() {
 issue_certs() {
   # Everything is signed by outflow's CA, so tenants' bundles (which carry that CA) verify the
   # brokers, and the brokers verify tenants' client certificates.
-  local bin=${OUTFLOW_BIN:-$root/target/debug/outflow}
-  local data=${OUTFLOW_DATA_DIR:-$root/data}
-  [[ -x "$bin" ]] || { log "outflow binary not found at $bin (build it or set OUTFLOW_BIN)"; exit 1; }
   local certs="$dir/certs"
   mkdir -p "$certs"
-  "$bin" --data-dir "$data" ca issue-server --host kafka-broker --host localhost --host 127.0.0.1 --out "$certs" >&2
-  "$bin" --data-dir "$data" ca issue-client --cn outflow --out "$certs" >&2
-  "$bin" --data-dir "$data" ca issue-client --cn edge-producer --out "$certs" >&2
+  outflow_ca issue-server --host kafka-broker --host localhost --host 127.0.0.1 --out "$certs"
+  issue_service_certs "$certs"
   local pw
   pw=$(openssl rand -hex 16)
   echo "$pw" > "$certs/keystore.password"
-  openssl pkcs12 -export -in "$certs/server.crt.pem" -inkey "$certs/server.key.pem" -certfile "$certs/ca.pem" \
-    -name kafka-broker -out "$certs/broker.keystore.p12" -passout "pass:$pw"
+  mv "$certs/server.crt.pem" "$certs/broker.crt.pem"
+  mv "$certs/server.key.pem" "$certs/broker.key.pem"
+  server_keystore "$certs" broker "$pw"
   chmod 600 "$certs"/*
-  (cd "$data" && pwd) > "$certs/outflow-data-dir"
+  (cd "${OUTFLOW_DATA_DIR:-$root/data}" && pwd) > "$certs/outflow-data-dir"
   touch "$certs/.complete"
 }
 
@@ -91,40 +78,16 @@ advertised.listeners=PUBLIC://localhost:$PUBLIC_PORT,INTERNAL://127.0.0.1:$INTER
 listener.security.protocol.map=PUBLIC:SSL,INTERNAL:SSL,CONTROLLER:SSL
 inter.broker.listener.name=INTERNAL
 
-ssl.client.auth=required
-ssl.keystore.type=PKCS12
-ssl.keystore.location=$certs/broker.keystore.p12
-ssl.keystore.password=$pw
-ssl.key.password=$pw
-ssl.truststore.type=PEM
-ssl.truststore.location=$certs/ca.pem
-ssl.endpoint.identification.algorithm=https
-
-# Certificate subject CN=c83.1 -> principal User:c83.1 (one principal per credential).
-ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
-# The broker itself, outflow (provisions topics and ACLs) and the demo/test log producer.
-# Production grants producers WRITE ACLs instead of super-user rights.
-super.users=User:kafka-broker;User:outflow;User:edge-producer
+$(common_properties "$certs/broker.keystore.p12" "$pw" "$certs/ca.pem")
 
 log.dirs=$dir/data
 num.partitions=2
-auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
 EOF
-  cat > "$dir/log4j.properties" <<'EOF'
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.org.apache.kafka.clients=WARN
-EOF
+  write_log4j "$dir"
 }
 
 print_exports() {
@@ -155,56 +118,16 @@ up() {
   source "$dir/ports.env"
   [[ -f "$dir/certs/.complete" ]] || issue_certs
   write_config
-  local java_cp="$lib/*"
-  if [[ ! -f "$dir/data/meta.properties" ]]; then
-    local cluster_id
-    cluster_id=$(java -cp "$java_cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    java -cp "$java_cp" -Dlog4j.configuration="file:$dir/log4j.properties" \
-      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >&2
-  fi
-  local logfile="$dir/broker.log"
-  : > "$logfile"
-  # setsid: the broker outlives this script and is not hit by the caller's Ctrl-C.
-  setsid java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$dir/log4j.properties" \
-    -cp "$java_cp" kafka.Kafka "$dir/server.properties" >> "$logfile" 2>&1 < /dev/null &
-  echo $! > "$dir/broker.pid"
-  local deadline=$((SECONDS + 120))
-  until grep -q "Kafka Server started" "$logfile"; do
-    if ! running; then
-      log "broker exited during start; last log lines:"
-      tail -n 40 "$logfile" >&2
-      exit 1
-    fi
-    if ((SECONDS > deadline)); then
-      log "broker did not start within 120 s; last log lines:"
-      tail -n 40 "$logfile" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-  log "Kafka $kafka_version up: public localhost:$PUBLIC_PORT, internal 127.0.0.1:$INTERNAL_PORT (log: $logfile)"
+  [[ -f "$dir/data/meta.properties" ]] || format_storage "$dir" "$(random_cluster_id)"
+  start_node "$dir" "-Xms256m -Xmx512m -XX:+UseG1GC"
+  wait_started "$dir"
+  log "Kafka $kafka_version up: public localhost:$PUBLIC_PORT, internal 127.0.0.1:$INTERNAL_PORT (log: $dir/broker.log)"
   print_exports
 }
 
 down() {
-  if ! running; then
-    rm -f "$dir/broker.pid"
-    return
-  fi
-  local pid
-  pid=$(cat "$dir/broker.pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "broker did not stop in 20 s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  running && { stop_pid "$dir/broker.pid"; log "broker stopped"; }
   rm -f "$dir/broker.pid"
-  log "broker stopped"
 }
 
 case "$cmd" in

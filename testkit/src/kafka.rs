@@ -1,5 +1,5 @@
-//! A real Apache Kafka broker from the kit in `ops/kafka` (`broker.sh`), for tests and
-//! benchmarks alike.
+//! Real Apache Kafka from the kit in `ops/kafka`: one broker (`broker.sh`) or a three-broker
+//! cluster in network namespaces (`cluster.sh`), for tests and benchmarks alike.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub struct Broker {
     /// The program (and its first arguments) that runs `broker.sh up`.
     launcher: Vec<String>,
     extra_env: Vec<(String, String)>,
+    /// `broker.sh` or `cluster.sh`.
+    script: &'static str,
 }
 
 impl Broker {
@@ -35,6 +37,7 @@ impl Broker {
             env: BTreeMap::new(),
             launcher: launcher.iter().map(|s| s.to_string()).collect(),
             extra_env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            script: "broker.sh",
         };
         broker.start();
         broker
@@ -44,7 +47,7 @@ impl Broker {
     pub fn start(&mut self) {
         let out = Command::new(&self.launcher[0])
             .args(&self.launcher[1..])
-            .arg(repo_root().join("ops/kafka/broker.sh"))
+            .arg(self.script_path())
             .arg("up")
             .arg(&self.dir)
             .env("OUTFLOW_BIN", outflow_bin())
@@ -54,7 +57,8 @@ impl Broker {
             .unwrap();
         assert!(
             out.status.success(),
-            "broker.sh up failed:\n{}\n{}",
+            "{} up failed:\n{}\n{}",
+            self.script,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -63,21 +67,25 @@ impl Broker {
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
             .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches(|c| c == '"' || c == '\'').to_owned()))
+            .map(|(k, v)| (k.to_owned(), unquote(v)))
             .collect();
         assert!(self.env.contains_key("OUTFLOW_KAFKA_BOOTSTRAP"), "exports: {:?}", self.env);
     }
 
     pub fn stop(&self) {
-        assert!(self.down().unwrap().success(), "broker.sh down failed");
+        assert!(self.down().unwrap().success(), "{} down failed", self.script);
+    }
+
+    fn script_path(&self) -> PathBuf {
+        repo_root().join("ops/kafka").join(self.script)
     }
 
     fn down(&self) -> std::io::Result<std::process::ExitStatus> {
-        Command::new("bash").arg(repo_root().join("ops/kafka/broker.sh")).arg("down").arg(&self.dir).status()
+        Command::new("bash").arg(self.script_path()).arg("down").arg(&self.dir).status()
     }
 
     pub fn var(&self, name: &str) -> &str {
-        self.env.get(name).unwrap_or_else(|| panic!("broker.sh did not export {name}"))
+        self.env.get(name).unwrap_or_else(|| panic!("{} did not export {name}", self.script))
     }
 
     /// Environment for `outflow serve` to use this broker.
@@ -136,6 +144,122 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.down();
+    }
+}
+
+/// A value as bash's `printf %q` wrote it (`a\,b\ c`, or quoted): the plain string.
+fn unquote(v: &str) -> String {
+    let v = v.trim_matches(|c| c == '"' || c == '\'');
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        out.extend(if c == '\\' { chars.next() } else { Some(c) });
+    }
+    out
+}
+
+/// Three brokers started by `cluster.sh up`, each in its own network namespace at its own
+/// address, stopped (and the network removed) on drop. Its [`Broker`] methods address the
+/// whole cluster.
+pub struct Cluster {
+    pub kafka: Broker,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Broker;
+    fn deref(&self) -> &Broker {
+        &self.kafka
+    }
+}
+
+impl Cluster {
+    /// Starts the cluster with its state under `dir`, certificates from the outflow CA in
+    /// `data_dir` (reached with `extra_env`, say a database URL). Needs root.
+    pub fn up(dir: &Path, data_dir: &Path, extra_env: &[(&str, &str)]) -> Cluster {
+        let mut kafka = Broker {
+            dir: dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            env: BTreeMap::new(),
+            launcher: vec!["bash".into()],
+            extra_env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            script: "cluster.sh",
+        };
+        kafka.start();
+        Cluster { kafka }
+    }
+
+    fn node(&self, command: &str, n: usize, env: &[(&str, &str)]) {
+        let out = Command::new("bash")
+            .arg(self.script_path())
+            .args([command, &self.dir.to_string_lossy(), &n.to_string()])
+            .env("OUTFLOW_BIN", outflow_bin())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cluster.sh {command} {n} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts `outflow agent` for broker `n` (1–3) in its namespace, polling `server`.
+    pub fn agent(&self, n: usize, server: &str, token: &str) {
+        self.node("agent", n, &[("OUTFLOW_AGENT_SERVER", server), ("OUTFLOW_AGENT_TOKEN", token)]);
+    }
+
+    /// SIGKILLs broker `n` and its agent, as if its machine died.
+    pub fn kill(&self, n: usize) {
+        self.node("kill", n, &[]);
+    }
+
+    /// Starts broker `n` (and its agent) again; returns once the broker serves.
+    pub fn restart(&self, n: usize) {
+        self.node("start", n, &[]);
+    }
+
+    /// Broker `n`'s address (public listener on `:9093`).
+    pub fn address(&self, n: usize) -> std::net::Ipv4Addr {
+        let brokers = self.var("OUTFLOW_BROKERS");
+        let broker = brokers.split(',').nth(n - 1).expect("brokers 1-3");
+        broker.split(':').next().unwrap().parse().unwrap()
+    }
+
+    /// The host's address on the cluster network: servers listen here, agents reach them here.
+    pub fn host(&self) -> &str {
+        self.var("OUTFLOW_CLUSTER_HOST")
+    }
+
+    /// Two more host addresses on the cluster network, to connect from in firewall checks.
+    pub fn clients(&self) -> [std::net::IpAddr; 2] {
+        let mut it = self.var("OUTFLOW_CLUSTER_CLIENTS").split(' ').map(|a| a.parse().unwrap());
+        [it.next().unwrap(), it.next().unwrap()]
+    }
+
+    /// Broker `n`'s network namespace.
+    pub fn netns(&self, n: usize) -> &str {
+        self.var("OUTFLOW_CLUSTER_NETNS").split(' ').nth(n - 1).expect("brokers 1-3")
+    }
+
+    /// The log of broker `n`'s agent.
+    pub fn agent_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("b{n}/agent.log"))).unwrap_or_default()
+    }
+
+    /// Whether a TCP connection from host address `from` to broker `n`'s public port is
+    /// accepted within `timeout` (the agent's nftables table decides).
+    pub fn connects(&self, from: std::net::IpAddr, n: usize, timeout: std::time::Duration) -> bool {
+        let to = std::net::SocketAddr::new(self.address(n).into(), 9093);
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&std::net::SocketAddr::new(from, 0).into()).unwrap();
+        socket.connect_timeout(&to.into(), timeout).is_ok()
+    }
+
+    /// The replica broker ids of each partition of `topic` (from `kcat -L`).
+    pub fn replicas(&self, topic: &str) -> Vec<Vec<u32>> {
+        let out = Command::new("kcat").args(self.producer_args()).args(["-L", "-t", topic]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split("replicas: ").nth(1))
+            // "partition 0, leader 1, replicas: 1,2,3, isrs: 1,3"
+            .map(|r| r.split(", isrs").next().unwrap().split(',').map(|id| id.trim().parse().unwrap()).collect())
+            .collect()
     }
 }
 
