@@ -101,6 +101,8 @@ async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
     assert_eq!(entries[0]["status"], "applied on 1 of 1 brokers", "{entries:?}");
     api.remove(a4).await;
     until("A (IPv4) is blocked", &log, || !lab.connects(A_V4.into(), CONNECT));
+    // After the first full table, changes are applied as element deltas.
+    assert!(std::fs::read_to_string(&log).unwrap().contains("allowlist applied as a delta"), "no delta applied");
 
     // IPv6 likewise.
     let a6 = api.add(A_V6.into()).await;
@@ -110,9 +112,30 @@ async fn allowlist_reaches_the_broker_firewall_and_survives_outages() {
     api.remove(a6).await;
     until("A (IPv6) is blocked", &log, || !lab.connects(A_V6.into(), CONNECT));
 
+    // A network: a new prefix length (a set and its masking rule) replaces the table.
+    let (status, net) =
+        api.call(reqwest::Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "198.51.100.8/30"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{net}");
+    until("A and B (in 198.51.100.8/30) connect", &log, || {
+        lab.connects(A_V4.into(), CONNECT) && lab.connects(B_V4.into(), CONNECT)
+    });
+    assert_blocked(&lab, A_V6.into());
+    assert!(lab.table().unwrap().contains("ip saddr & 255.255.255.252 == @v4_30 accept"), "{:?}", lab.table());
+    api.remove(net["id"].as_i64().unwrap()).await;
+    until("A and B are blocked again", &log, || {
+        !lab.connects(A_V4.into(), CONNECT) && !lab.connects(B_V4.into(), CONNECT)
+    });
+
+    // Drift: the table vanishes behind the agent's back; the next change cannot apply as a
+    // delta, so the agent replaces the whole table.
+    lab.flush_table();
+    assert!(lab.connects(B_V4.into(), CONNECT), "without the table the port is open");
     // Server gone: the agent fails its polls and keeps the rules.
     api.add(A_V4.into()).await;
+    // (With the table gone every address connects: wait for B to be refused again.)
+    until("the table is replaced", &log, || !lab.connects(B_V4.into(), CONNECT));
     until("A (IPv4) connects again", &log, || lab.connects(A_V4.into(), CONNECT));
+    assert!(std::fs::read_to_string(&log).unwrap().contains("delta did not apply; replacing the table"));
     server.kill();
     until("the agent notices the outage", &log, || {
         std::fs::read_to_string(&log).unwrap_or_default().contains("allowlist round failed")

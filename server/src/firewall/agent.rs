@@ -48,10 +48,12 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// What the agent enforces now.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Applied {
     version: i64,
     elements: usize,
+    /// What the kernel holds, when this process applied it (the base of the next delta).
+    ruleset: Option<Ruleset>,
 }
 
 /// Runs until the process is stopped. Returns only on a setup error (state dir, HTTP client).
@@ -91,7 +93,7 @@ async fn round(
     server: &str,
     applied: &mut Option<Applied>,
 ) -> anyhow::Result<()> {
-    let url = match applied {
+    let url = match applied.as_ref() {
         Some(a) => format!("{server}/api/v1/agent/allowlist?after={}", a.version),
         None => format!("{server}/api/v1/agent/allowlist"),
     };
@@ -106,8 +108,8 @@ async fn round(
     };
     let report = StatusReport {
         broker_id: options.broker_id.clone(),
-        version: applied.map_or(0, |a| a.version),
-        entries: applied.map_or(0, |a| a.elements as i64),
+        version: applied.as_ref().map_or(0, |a| a.version),
+        entries: applied.as_ref().map_or(0, |a| a.elements as i64),
         error: apply_error.as_ref().map(|e| format!("{e:#}")),
     };
     let response = client
@@ -136,15 +138,46 @@ async fn apply_list(options: &Options, list: &AgentAllowlist, applied: &mut Opti
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ruleset = nft::render(list.version, &cidrs, options.port);
     let rendered = started.elapsed();
-    apply(options, &ruleset).await?;
+    let base = applied.as_ref().and_then(|a| a.ruleset.as_ref());
+    let delta = base.and_then(|old| nft::delta(old, &ruleset));
+    let as_delta = match delta {
+        Some(text) => match apply_delta(options, &ruleset, &text).await {
+            Ok(()) => true,
+            Err(e) => {
+                // The table is not what this agent left (changed or removed by hand): replace it.
+                tracing::warn!(error = format!("{e:#}"), "the allowlist delta did not apply; replacing the table");
+                apply(options, &ruleset).await?;
+                false
+            }
+        },
+        None => {
+            apply(options, &ruleset).await?;
+            false
+        }
+    };
     tracing::info!(
         version = ruleset.version,
         elements = ruleset.elements,
         render_ms = rendered.as_millis() as u64,
         apply_ms = (started.elapsed() - rendered).as_millis() as u64,
-        "allowlist applied"
+        "{}",
+        if as_delta { "allowlist applied as a delta" } else { "allowlist applied" }
     );
-    *applied = Some(Applied { version: ruleset.version, elements: ruleset.elements });
+    *applied = Some(Applied { version: ruleset.version, elements: ruleset.elements, ruleset: Some(ruleset) });
+    Ok(())
+}
+
+/// Applies the change to `ruleset` as `delta` (element commands only, one transaction), then
+/// persists the whole ruleset for restarts.
+async fn apply_delta(options: &Options, ruleset: &Ruleset, delta: &str) -> anyhow::Result<()> {
+    let file = options.state_dir.join(format!("{RULESET_FILE}.delta"));
+    tokio::fs::write(&file, delta).await.with_context(|| format!("writing {}", file.display()))?;
+    nft_apply(&options.nft, &file).await?;
+    let next = options.state_dir.join(format!("{RULESET_FILE}.next"));
+    write_synced(&next, ruleset.text.as_bytes()).await?;
+    tokio::fs::rename(&next, options.state_dir.join(RULESET_FILE))
+        .await
+        .with_context(|| format!("persisting {}", next.display()))?;
     Ok(())
 }
 
@@ -205,7 +238,8 @@ async fn restore(options: &Options) -> Option<Applied> {
         Ok(()) => {
             let elements = count_elements(&text);
             tracing::info!(version, elements, "persisted ruleset re-applied");
-            Some(Applied { version, elements })
+            // The next change replaces the table: this process did not render what it holds.
+            Some(Applied { version, elements, ruleset: None })
         }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "cannot re-apply the persisted ruleset");

@@ -84,6 +84,15 @@ impl Cidr {
         Ok(cidr)
     }
 
+    /// The network address (host bits zero).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
