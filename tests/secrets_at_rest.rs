@@ -160,3 +160,98 @@ async fn the_data_dir_and_its_files_are_readable_by_their_owner_only() {
         }
     }
 }
+
+/// `outflow kek rotate`: with the new key as OUTFLOW_KEK and the old one as OUTFLOW_KEK_PREVIOUS,
+/// every sealed value is re-sealed; the server then runs on the new key alone, and no longer on
+/// the old one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
+    const OLD: &str = outflow_testkit::TEST_KEK;
+    const NEW: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let url = outflow_testkit::fresh_database_url(work.path());
+    let with = |kek: &'static str| vec![("OUTFLOW_DATABASE_URL", url.clone()), ("OUTFLOW_KEK", kek.to_owned())];
+    let old_env = with(OLD);
+    let old: Vec<(&str, &str)> = old_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(&data, &old);
+    let api = outflow_testkit::Api::new(
+        &server.base,
+        outflow(&data, &old, &["token", "create", "--role", "operator", "--name", "ops"])
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned(),
+    );
+    api.create_and_activate(83, "Acme").await;
+    api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    let before = unzip(&api.bundle(83).await);
+    drop(server);
+
+    // A rotation needs the old key to open what it sealed.
+    let new_env = with(NEW);
+    let new: Vec<(&str, &str)> = new_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = std::process::Command::new(outflow_testkit::outflow_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["kek", "rotate"])
+        .envs(new.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "rotated without the previous key");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cannot decrypt"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let mut rotating = new.clone();
+    rotating.push(("OUTFLOW_KEK_PREVIOUS", OLD));
+    let out = outflow(&data, &rotating, &["kek", "rotate"]);
+    // The CA key, and a key and a password for each of the two credentials.
+    assert!(out.contains("Re-sealed 5 values with the current KEK (5 were sealed with the previous one)"), "{out}");
+    let again = outflow(&data, &rotating, &["kek", "rotate"]);
+    assert!(again.contains("(0 were sealed with the previous one)"), "{again}");
+
+    // The new key alone opens everything: the same bundle secrets come out.
+    let server = Server::start(&data, &new);
+    let api = outflow_testkit::Api::new(
+        &server.base,
+        outflow(&data, &new, &["token", "create", "--role", "operator", "--name", "ops2"])
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned(),
+    );
+    let after = unzip(&api.bundle(83).await);
+    assert_eq!(before["password.txt"], after["password.txt"]);
+    assert_eq!(before["c83.crt.pem"], after["c83.crt.pem"]);
+    // The key PEM is encrypted afresh (new salt) for each download; the key inside is the same.
+    let plain_key = |files: &std::collections::BTreeMap<String, Vec<u8>>, name: &str| {
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("key.pem"), &files["c83.key.pem"]).unwrap();
+        std::fs::write(dir.join("password.txt"), &files["password.txt"]).unwrap();
+        run_ok("openssl", &["pkey", "-in", "key.pem", "-passin", "file:password.txt"], &dir)
+    };
+    assert_eq!(plain_key(&before, "before"), plain_key(&after, "after"));
+    api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    drop(server);
+
+    // The old key alone opens nothing any more: the server refuses to start.
+    let stale = std::process::Command::new(outflow_testkit::outflow_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ca", "show"])
+        .envs(old.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!stale.status.success(), "the old key still opens the CA");
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("cannot decrypt"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+}

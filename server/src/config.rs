@@ -23,6 +23,9 @@ pub struct Config {
     /// Base64 of the 32-byte key that encrypts secrets at rest (`OUTFLOW_KEK`). When absent, one
     /// is generated into `<data_dir>/kek.key` with a warning: fine for a demo, not for production.
     pub kek: Option<String>,
+    /// The KEK being rotated away from (`OUTFLOW_KEK_PREVIOUS`): values sealed with it still
+    /// open, new ones are sealed with `kek`, and `outflow kek rotate` re-seals the old ones.
+    pub kek_previous: Option<String>,
     /// Public bootstrap brokers written into every bundle, `host:port` (`OUTFLOW_BROKERS`, comma separated).
     pub brokers: Vec<String>,
     /// Set the `Secure` flag on the dashboard's cookies (`OUTFLOW_COOKIE_SECURE`); on when served over TLS.
@@ -204,6 +207,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             kek: None,
+            kek_previous: None,
             brokers: vec!["localhost:9093".into()],
             cookie_secure: false,
             session_minutes: 12 * 60,
@@ -278,6 +282,9 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_KEK") {
             self.kek = Some(v);
+        }
+        if let Some(v) = var("OUTFLOW_KEK_PREVIOUS") {
+            self.kek_previous = Some(v);
         }
         if let Some(v) = var("OUTFLOW_BROKERS") {
             self.brokers = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();

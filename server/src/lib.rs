@@ -21,6 +21,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod pki;
+pub mod rekey;
 pub mod replicas;
 pub mod secret;
 pub mod signals;

@@ -43,6 +43,8 @@ pub struct AppState {
     pub login_csrf: Arc<LoginCsrf>,
     /// Connectivity checks running: one per tenant, `max_concurrent_checks` in all.
     pub checks: Arc<CheckLimiter>,
+    /// The agents' allowlist, encoded once per version for every agent that asks.
+    pub agent_lists: crate::firewall::allowlist::AgentListCache,
 }
 
 impl AppState {
@@ -58,7 +60,7 @@ impl AppState {
             );
         }
         let store = Store::open(&url, Arc::new(Signals::default())).await?;
-        let kek = Arc::new(Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?);
+        let kek = Arc::new(Kek::from_config(&config)?);
         let ca = Arc::new(
             crate::authority::load_or_create(
                 &store,
@@ -90,6 +92,7 @@ impl AppState {
         Ok(Self {
             replica: store.replica().to_owned(),
             checks: CheckLimiter::new(config.max_concurrent_checks),
+            agent_lists: Default::default(),
             monitor,
             login_limiter,
             hashing: Hashing::new(config.login.max_concurrent_hashes),

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -48,10 +47,15 @@ pub async fn poll_allowlist(
     tokio::pin!(hold);
     let mut last_look = false;
     loop {
-        let (version, entries) = allowlist::snapshot(&state.store).await?;
+        // The version alone while nothing changed; the list only when it did.
+        let version = allowlist::version(&state.store).await?;
         // "Differs", not "is newer": a server restored from an older backup must still win.
         if after != Some(version) {
-            return Ok(Json(AgentAllowlist { version, entries }).into_response());
+            let (version, body) = state.agent_lists.get(&state.store, version).await?;
+            if after != Some(version) {
+                let body = axum::body::Bytes::from_owner(body);
+                return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response());
+            }
         }
         if last_look {
             return Ok(StatusCode::NO_CONTENT.into_response());

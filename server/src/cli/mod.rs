@@ -53,12 +53,24 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Manage the key-encryption key.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
     /// Run the firewall agent on a broker host: keeps nftables table `inet outflow` in step with
     /// the allowlists (needs root or CAP_NET_ADMIN).
     Agent(AgentArgs),
     /// Split WAF audit records into one record per message: the exactly-once Kafka worker, or
     /// with `--file` a newline-delimited file.
     WafSplit(waf::WafSplitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KekCommand {
+    /// Re-seal every secret at rest (CA key, credential keys and passwords) with OUTFLOW_KEK, in
+    /// one transaction; values sealed with OUTFLOW_KEK_PREVIOUS open for it. See docs/deploy.md.
+    Rotate,
 }
 
 #[derive(Debug, clap::Args)]
@@ -238,6 +250,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ca { command } => ca(config, command).await,
+        Command::Kek { command: KekCommand::Rotate } => {
+            if config.kek.is_none() {
+                anyhow::bail!("set OUTFLOW_KEK to the new key (and OUTFLOW_KEK_PREVIOUS to the old one)");
+            }
+            let kek = Kek::from_config(&config)?;
+            let db = open_db_only(&config).await?;
+            let done = crate::rekey::rotate(&db, &kek).await?;
+            println!(
+                "Re-sealed {} values with the current KEK ({} were sealed with the previous one).",
+                done.values, done.from_previous
+            );
+            if kek.rotating() {
+                println!("Nothing is sealed with OUTFLOW_KEK_PREVIOUS any more: drop it from every replica.");
+            }
+            Ok(())
+        }
         Command::Agent(args) => {
             if let Some(id) = &args.broker_id {
                 BrokerId::parse(id).map_err(|e| anyhow::anyhow!("--broker-id: {e}"))?;
@@ -297,7 +325,7 @@ async fn ca(config: Config, command: CaCommand) -> anyhow::Result<()> {
         }
         CaCommand::Import { cert, key, name, replace } => {
             let db = open_db_only(&config).await?;
-            let kek = Kek::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
+            let kek = Kek::from_config(&config)?;
             let cert = std::fs::read_to_string(&cert).with_context(|| format!("reading {}", cert.display()))?;
             let key = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let name = name.unwrap_or_else(|| config.ca.name.clone());

@@ -3,6 +3,8 @@
 //! `store::firewall`), so an agent that applied version v enforces exactly the entries that
 //! existed at v; the store wakes the agents' long polls after each commit.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -118,6 +120,34 @@ pub struct AllowlistView {
     pub version: i64,
     pub max_entries: usize,
     pub entries: Vec<EntryView>,
+}
+
+/// The agents' list (every tenant's entries) as the JSON answer of their poll, encoded once per
+/// version: with 100,000 entries, reading and encoding it took about 100 ms, every agent asks
+/// for the same version, and they all ask right after a change.
+#[derive(Debug, Clone, Default)]
+pub struct AgentListCache(Arc<tokio::sync::Mutex<Option<Encoded>>>);
+
+/// A version and its list as JSON.
+type Encoded = (i64, Arc<[u8]>);
+
+impl AgentListCache {
+    /// The list at version `current` (or later) and its version. Concurrent callers wait for
+    /// one read instead of each reading.
+    pub async fn get(&self, store: &Store, current: i64) -> Result<(i64, Arc<[u8]>)> {
+        let mut slot = self.0.lock().await;
+        if let Some((version, body)) = slot.as_ref()
+            && *version == current
+        {
+            return Ok((*version, body.clone()));
+        }
+        let (version, entries) = snapshot(store).await?;
+        let body: Arc<[u8]> = serde_json::to_vec(&super::agent::AgentAllowlist { version, entries })
+            .map_err(|e| Error::Internal(e.into()))?
+            .into();
+        *slot = Some((version, body.clone()));
+        Ok((version, body))
+    }
 }
 
 /// The current global allowlist version.

@@ -12,7 +12,7 @@ use rcgen::PublicKeyData;
 
 use super::{Kek, KeyAlgorithm, PrivateKey, random_serial};
 
-const KEY_CONTEXT: &str = "certificate authority private key";
+pub(crate) const KEY_CONTEXT: &str = "certificate authority private key";
 
 /// The loaded CA: its certificate and a signer for new certificates.
 pub struct Ca {

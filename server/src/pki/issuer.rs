@@ -33,11 +33,11 @@ pub struct Issuer {
     validity_days: u32,
 }
 
-fn key_context(cn: &str) -> String {
+pub(crate) fn key_context(cn: &str) -> String {
     format!("credential {cn} private key")
 }
 
-fn password_context(cn: &str) -> String {
+pub(crate) fn password_context(cn: &str) -> String {
     format!("credential {cn} password")
 }
 

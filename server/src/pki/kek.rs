@@ -16,6 +16,8 @@ pub const KEK_FILE: &str = "kek.key";
 
 pub struct Kek {
     key: LessSafeKey,
+    /// The key being rotated away from: opens, never seals.
+    previous: Option<LessSafeKey>,
     /// Root of the MAC keys derived for other purposes (see [`Kek::mac_key`]).
     mac_root: ring::hmac::Key,
     rng: SystemRandom,
@@ -34,7 +36,25 @@ impl Kek {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| anyhow::anyhow!("invalid KEK"))?;
         let mac_root = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
-        Ok(Self { key: LessSafeKey::new(key), mac_root, rng: SystemRandom::new() })
+        Ok(Self { key: LessSafeKey::new(key), previous: None, mac_root, rng: SystemRandom::new() })
+    }
+
+    /// Also opens values sealed with `previous` (base64), during a rotation.
+    pub fn with_previous(mut self, previous: &str) -> anyhow::Result<Self> {
+        let bytes = BASE64.decode(previous.trim()).context("the previous key-encryption key is not valid base64")?;
+        let Self { key, .. } = Self::from_bytes(&bytes).context("the previous key-encryption key")?;
+        self.previous = Some(key);
+        Ok(self)
+    }
+
+    /// Whether a previous key is configured.
+    pub fn rotating(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// Whether `sealed` opens with the current key (not only with the previous one).
+    pub fn is_current(&self, context: &str, sealed: &[u8]) -> bool {
+        open_with(&self.key, context, sealed).is_ok()
     }
 
     /// An HMAC-SHA256 key for `purpose`, derived from the KEK: the same on every replica that
@@ -75,6 +95,15 @@ impl Kek {
         Ok(kek)
     }
 
+    /// The configured KEK (or the generated one), with the previous key of a rotation if set.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let kek = Self::load_or_generate(config.kek.as_deref(), &config.data_dir)?;
+        match config.kek_previous.as_deref() {
+            Some(previous) => kek.with_previous(previous),
+            None => Ok(kek),
+        }
+    }
+
     /// Encrypts `plaintext`; output is nonce || ciphertext || tag.
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -89,19 +118,26 @@ impl Kek {
         out
     }
 
+    /// Decrypts a value sealed with the current key or, during a rotation, the previous one.
     pub fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             bail!("sealed value for {context} is truncated");
         }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).expect("length checked");
-        let mut body = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut body)
-            .map_err(|_| anyhow::anyhow!("cannot decrypt {context}: wrong key-encryption key or corrupted data"))?;
-        Ok(plain.to_vec())
+        open_with(&self.key, context, sealed)
+            .or_else(|()| self.previous.as_ref().ok_or(()).and_then(|p| open_with(p, context, sealed)))
+            .map_err(|()| anyhow::anyhow!("cannot decrypt {context}: wrong key-encryption key or corrupted data"))
     }
+}
+
+fn open_with(key: &LessSafeKey, context: &str, sealed: &[u8]) -> Result<Vec<u8>, ()> {
+    if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+        return Err(());
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| ())?;
+    let mut body = body.to_vec();
+    let plain = key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut body).map_err(|_| ())?;
+    Ok(plain.to_vec())
 }
 
 /// Writes a file readable only by its owner.
@@ -128,6 +164,23 @@ mod tests {
         assert!(kek.open("credential 84.1 key", &sealed).is_err());
         let other = Kek::from_bytes(&[8u8; 32]).unwrap();
         assert!(other.open("credential 83.1 key", &sealed).is_err());
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_open_and_only_the_new_one_seals() {
+        let old = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let sealed_old = old.seal("ctx", b"secret");
+        let rotating = Kek::from_bytes(&[8u8; 32]).unwrap().with_previous(&BASE64.encode([7u8; 32])).unwrap();
+        assert!(rotating.rotating());
+        assert_eq!(rotating.open("ctx", &sealed_old).unwrap(), b"secret");
+        assert!(!rotating.is_current("ctx", &sealed_old));
+        let sealed_new = rotating.seal("ctx", b"secret");
+        assert!(rotating.is_current("ctx", &sealed_new));
+        assert!(old.open("ctx", &sealed_new).is_err(), "sealed with the previous key");
+        // The context still binds under the previous key.
+        assert!(rotating.open("other", &sealed_old).is_err());
+        assert!(Kek::from_bytes(&[8u8; 32]).unwrap().open("ctx", &sealed_old).is_err());
+        assert!(Kek::from_bytes(&[8u8; 32]).unwrap().with_previous("AAAA").is_err());
     }
 
     #[test]

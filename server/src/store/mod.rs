@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod reconcile;
 pub mod replicas;
+pub mod sealed;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
