@@ -202,6 +202,11 @@ async fn two_replicas_and_three_brokers_survive_a_broker_dying() {
     // A change now reaches the two live brokers only.
     api_b.call_ok(Method::POST, "/api/v1/tenants/3/allowlist", Some(json!({"cidr": "203.0.113.9"}))).await;
     wait_status(&api_a, 3, "203.0.113.9/32", "applied on 2 of 3 brokers").await;
+    // An activation while a broker is down becomes ready too: Kafka places the third replica
+    // on the fenced broker, which catches up when it returns.
+    api_b.create_and_activate(4, "Late").await;
+    wait_ready(&api_a, 4, "tenant 4 ready with broker 2 down").await;
+    eprintln!("tenant 4 activated and ready with broker 2 down, {:?} after the kill", killed.elapsed());
     consume_until(&consumer, &mut got, "records keep arriving", |g| g.len() >= 400);
 
     // Broker 2 and its agent come back: the agent catches up.
@@ -210,6 +215,9 @@ async fn two_replicas_and_three_brokers_survive_a_broker_dying() {
     assert!(cluster.connects(allowed, 2, CONNECT), "broker 2's restarted agent lost the allowlist");
     assert!(!cluster.connects(other, 2, CONNECT), "broker 2 opened to an address on no allowlist");
     eprintln!("broker 2 back and caught up {:?} after the kill", killed.elapsed());
+    for r in cluster.replicas("c4") {
+        assert_eq!(r.into_iter().collect::<BTreeSet<_>>(), BTreeSet::from([1, 2, 3]), "c4");
+    }
 
     // Stop producing; every acknowledged record reaches the consumer.
     producer.stdin = None;
