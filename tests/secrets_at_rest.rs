@@ -161,9 +161,28 @@ async fn the_data_dir_and_its_files_are_readable_by_their_owner_only() {
     }
 }
 
+/// `outflow <args>` expected to fail; its stderr.
+fn outflow_fails(data: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new(outflow_testkit::outflow_bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "outflow {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An API client for `server` with a new operator token.
+fn operator_api(server: &Server, env: &[(&str, &str)], name: &str) -> outflow_testkit::Api {
+    let out = outflow(&server.dir, env, &["token", "create", "--role", "operator", "--name", name]);
+    outflow_testkit::Api::new(&server.base, out.lines().last().unwrap().trim().to_owned())
+}
+
 /// `outflow kek rotate`: with the new key as OUTFLOW_KEK and the old one as OUTFLOW_KEK_PREVIOUS,
-/// every sealed value is re-sealed; the server then runs on the new key alone, and no longer on
-/// the old one.
+/// every sealed value is re-sealed; the server then runs on the new key alone, and the old key
+/// opens nothing any more.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
     const OLD: &str = outflow_testkit::TEST_KEK;
@@ -171,43 +190,20 @@ async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let url = outflow_testkit::fresh_database_url(work.path());
-    let with = |kek: &'static str| vec![("OUTFLOW_DATABASE_URL", url.clone()), ("OUTFLOW_KEK", kek.to_owned())];
-    let old_env = with(OLD);
-    let old: Vec<(&str, &str)> = old_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let old = [("OUTFLOW_DATABASE_URL", url.as_str()), ("OUTFLOW_KEK", OLD)];
+    let new = [("OUTFLOW_DATABASE_URL", url.as_str()), ("OUTFLOW_KEK", NEW)];
+    let rotating = [new[0], new[1], ("OUTFLOW_KEK_PREVIOUS", OLD)];
+
     let server = Server::start(&data, &old);
-    let api = outflow_testkit::Api::new(
-        &server.base,
-        outflow(&data, &old, &["token", "create", "--role", "operator", "--name", "ops"])
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_owned(),
-    );
+    let api = operator_api(&server, &old, "ops");
     api.create_and_activate(83, "Acme").await;
     api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     let before = unzip(&api.bundle(83).await);
     drop(server);
 
     // A rotation needs the old key to open what it sealed.
-    let new_env = with(NEW);
-    let new: Vec<(&str, &str)> = new_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let refused = std::process::Command::new(outflow_testkit::outflow_bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["kek", "rotate"])
-        .envs(new.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!refused.status.success(), "rotated without the previous key");
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("cannot decrypt"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
-
-    let mut rotating = new.clone();
-    rotating.push(("OUTFLOW_KEK_PREVIOUS", OLD));
+    let refused = outflow_fails(&data, &new, &["kek", "rotate"]);
+    assert!(refused.contains("cannot decrypt"), "{refused}");
     let out = outflow(&data, &rotating, &["kek", "rotate"]);
     // The CA key, and a key and a password for each of the two credentials.
     assert!(out.contains("Re-sealed 5 values with the current KEK (5 were sealed with the previous one)"), "{out}");
@@ -216,15 +212,7 @@ async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
 
     // The new key alone opens everything: the same bundle secrets come out.
     let server = Server::start(&data, &new);
-    let api = outflow_testkit::Api::new(
-        &server.base,
-        outflow(&data, &new, &["token", "create", "--role", "operator", "--name", "ops2"])
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_owned(),
-    );
+    let api = operator_api(&server, &new, "ops2");
     let after = unzip(&api.bundle(83).await);
     assert_eq!(before["password.txt"], after["password.txt"]);
     assert_eq!(before["c83.crt.pem"], after["c83.crt.pem"]);
@@ -240,18 +228,7 @@ async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
     api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     drop(server);
 
-    // The old key alone opens nothing any more: the server refuses to start.
-    let stale = std::process::Command::new(outflow_testkit::outflow_bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["ca", "show"])
-        .envs(old.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!stale.status.success(), "the old key still opens the CA");
-    assert!(
-        String::from_utf8_lossy(&stale.stderr).contains("cannot decrypt"),
-        "{}",
-        String::from_utf8_lossy(&stale.stderr)
-    );
+    // The old key alone no longer opens the CA.
+    let stale = outflow_fails(&data, &old, &["ca", "show"]);
+    assert!(stale.contains("cannot decrypt"), "{stale}");
 }
