@@ -13,7 +13,6 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::kafka::monitor::Monitor;
 use crate::state::AppState;
 use crate::{api, http, kafka, web};
 
@@ -37,20 +36,6 @@ pub fn router(state: AppState) -> Router {
 /// The configured proxies (checked when the configuration was loaded).
 fn trusted_proxies(state: &AppState) -> Arc<Vec<crate::firewall::Cidr>> {
     Arc::new(state.config.http.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect())
-}
-
-/// Samples the topic ends of watched tenants every few seconds, for the throughput figures.
-async fn sample_throughput(monitor: Arc<Monitor>, cancel: CancellationToken) {
-    loop {
-        let m = monitor.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || m.sample_watched()).await {
-            tracing::debug!(error = %e, "throughput sample failed");
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-        }
-    }
 }
 
 /// A bound, not yet serving, application.
@@ -108,9 +93,6 @@ impl App {
             address,
             cancel.clone(),
         ));
-        if let Some(monitor) = self.state.monitor.clone() {
-            tasks.spawn(sample_throughput(monitor, cancel.clone()));
-        }
         tasks.close();
         let signals = self.state.store.signals().clone();
         let shutdown = async move {
@@ -120,6 +102,9 @@ impl App {
         let limits = self.state.config.http.clone();
         let served = http::serve::serve(self.listener, self.router, &limits, shutdown).await.context("HTTP server");
         cancel.cancel();
+        if let Some(sampler) = &self.state.sampler {
+            sampler.stop();
+        }
         tasks.wait().await;
         served
     }

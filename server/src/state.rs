@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::kafka::Cluster;
 use crate::kafka::check::{CheckLimiter, CheckResult};
 use crate::kafka::live::LiveView;
-use crate::kafka::monitor::Monitor;
+use crate::kafka::sampler::Sampler;
 use crate::metrics::Metrics;
 use crate::pki::{Ca, Issuer, Kek};
 use crate::signals::Signals;
@@ -33,7 +33,7 @@ pub struct AppState {
     /// The admin connection to Kafka, when `kafka.bootstrap` is configured.
     pub cluster: Option<Arc<Cluster>>,
     /// Reads live traffic for the Streaming tab, when Kafka is configured.
-    pub monitor: Option<Arc<Monitor>>,
+    pub sampler: Option<Arc<Sampler>>,
     pub metrics: Arc<Metrics>,
     /// Failed sign-ins per account and per address.
     pub login_limiter: Arc<LoginLimiter>,
@@ -83,8 +83,8 @@ impl AppState {
             per_address: config.login.max_failures_per_address,
             window: std::time::Duration::from_secs(config.login.window_secs),
         }));
-        let monitor = match config.kafka.bootstrap {
-            Some(_) => Some(Arc::new(Monitor::new(&config.kafka)?)),
+        let sampler = match config.kafka.bootstrap {
+            Some(_) => Some(Sampler::new(&config.kafka)?),
             None => None,
         };
         let issuer =
@@ -93,7 +93,7 @@ impl AppState {
             replica: store.replica().to_owned(),
             checks: CheckLimiter::new(config.max_concurrent_checks),
             agent_lists: Default::default(),
-            monitor,
+            sampler,
             login_limiter,
             hashing: Hashing::new(config.login.max_concurrent_hashes),
             login_csrf: Arc::new(LoginCsrf::new(kek.mac_key("login-csrf"))),
@@ -128,6 +128,6 @@ impl AppState {
     /// The live view of the Streaming tab.
     pub async fn live_view(&self, tenant: TenantId) -> Result<LiveView> {
         let row = crate::tenants::get(&self.store, tenant).await?;
-        crate::kafka::live::view(self.monitor.as_ref(), tenant, row.live_tail_enabled).await
+        crate::kafka::live::view(self.sampler.as_ref(), tenant, row.live_tail_enabled).await
     }
 }

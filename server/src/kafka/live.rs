@@ -1,13 +1,14 @@
 //! The live view of one tenant's streaming service, as the Streaming tab and the API show it:
-//! consumer groups and lag, throughput, the live tail (unless an operator turned it off) and
-//! the WAF summary. Each part fails on its own, so one slow read does not blank the others.
+//! consumer groups and lag, throughput, the newest access-log records and WAF events (unless an
+//! operator turned the tail off) and the WAF summary — all read from the shared sampler's latest
+//! view of the tenant, which says how old it is.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::monitor::{GroupLag, Monitor, TailRecord, TopicRate};
+use super::sampler::{GroupLag, Sampler, Snapshot, TailRecord, TopicRate, WafRow};
 use crate::error::{Error, Result};
 use crate::tenants::TenantId;
 use crate::waf::summary::WafSummary;
@@ -21,13 +22,6 @@ pub enum Part<T> {
 }
 
 impl<T> Part<T> {
-    fn of(result: anyhow::Result<T>) -> Self {
-        match result {
-            Ok(v) => Part::Ok(v),
-            Err(e) => Part::Unavailable(format!("{e:#}")),
-        }
-    }
-
     pub fn value(&self) -> Option<&T> {
         match self {
             Part::Ok(v) => Some(v),
@@ -53,6 +47,15 @@ pub struct TopicTail {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LiveView {
     pub tenant_id: i64,
+    /// When the sampler took this view (RFC 3339, UTC); null before its first view.
+    #[schema(example = "2026-12-03T07:15:02.120Z")]
+    pub sampled_at: Option<String>,
+    /// How old the view was when this answer was made, in milliseconds.
+    pub age_ms: Option<i64>,
+    /// Whether the sampler had read every partition of the tenant's topics to its end.
+    pub caught_up: bool,
+    /// Why the sampler's last refresh failed (the view is then older), if it did.
+    pub problem: Option<String>,
     #[schema(value_type = Object)]
     pub groups: Part<Vec<GroupLag>>,
     pub throughput: Vec<TopicRate>,
@@ -60,30 +63,62 @@ pub struct LiveView {
     pub tail_enabled: bool,
     /// Newest records of `c<N>` and `c<N>_waf`; empty when the tail is off.
     pub tail: Vec<TopicTail>,
+    /// Newest WAF events of `c<N>_waf`, newest first, readable; empty when the tail is off.
+    pub waf_events: Vec<WafRow>,
     #[schema(value_type = Object)]
     pub waf: Part<WafSummary>,
 }
 
-/// Reads every part of the live view; the blocking reads run on the blocking pool.
-/// `tail_on`: whether operators let the dashboard sample this tenant's records.
-pub async fn view(monitor: Option<&Arc<Monitor>>, tenant: TenantId, tail_on: bool) -> Result<LiveView> {
-    let monitor = monitor.cloned().ok_or_else(|| Error::Unavailable("no Kafka cluster is configured".into()))?;
-    monitor.watch(tenant);
-    let read = tokio::task::spawn_blocking(move || {
-        let groups = Part::of(monitor.groups(tenant));
+impl LiveView {
+    /// The view of a tenant the sampler has not sampled yet.
+    fn pending(tenant: TenantId, tail_on: bool) -> Self {
+        let why = || "the first sample of this tenant is still being taken; it shows on the next refresh".to_owned();
+        LiveView {
+            tenant_id: tenant.get(),
+            sampled_at: None,
+            age_ms: None,
+            caught_up: false,
+            problem: None,
+            groups: Part::Unavailable(why()),
+            throughput: Vec::new(),
+            tail_enabled: tail_on,
+            tail: Vec::new(),
+            waf_events: Vec::new(),
+            waf: Part::Unavailable(why()),
+        }
+    }
+
+    fn of(tenant: TenantId, snapshot: &Snapshot, tail_on: bool, now_ms: i64) -> Self {
         let tail = if tail_on {
-            [tenant.topic(), tenant.waf_topic()]
-                .into_iter()
-                .map(|topic| TopicTail { records: Part::of(monitor.tail(&topic)), topic })
-                .collect()
+            snapshot.tail.iter().map(|(topic, records)| TopicTail { topic: topic.clone(), records: Part::Ok(records.clone()) }).collect()
         } else {
             Vec::new()
         };
-        let waf = Part::of(monitor.waf_summary(tenant));
-        (groups, tail, waf, monitor.throughput(tenant))
+        LiveView {
+            tenant_id: tenant.get(),
+            sampled_at: Some(crate::clock::rfc3339_ms(snapshot.sampled_at)),
+            age_ms: Some((now_ms - snapshot.sampled_at).max(0)),
+            caught_up: snapshot.caught_up,
+            problem: snapshot.problem.clone(),
+            groups: match &snapshot.groups {
+                Ok(g) => Part::Ok(g.clone()),
+                Err(e) => Part::Unavailable(e.clone()),
+            },
+            throughput: snapshot.throughput.clone(),
+            tail_enabled: tail_on,
+            tail,
+            waf_events: if tail_on { snapshot.waf_rows.clone() } else { Vec::new() },
+            waf: Part::Ok(snapshot.waf.clone()),
+        }
+    }
+}
+
+/// The sampler's latest view of `tenant` (marking it watched).
+/// `tail_on`: whether operators let the dashboard show this tenant's records.
+pub async fn view(sampler: Option<&Arc<Sampler>>, tenant: TenantId, tail_on: bool) -> Result<LiveView> {
+    let sampler = sampler.ok_or_else(|| Error::Unavailable("no Kafka cluster is configured".into()))?;
+    Ok(match sampler.view(tenant).await {
+        Some(snapshot) => LiveView::of(tenant, &snapshot, tail_on, crate::clock::now_ms()),
+        None => LiveView::pending(tenant, tail_on),
     })
-    .await
-    .map_err(|e| Error::Internal(e.into()))?;
-    let (groups, tail, waf, throughput) = read;
-    Ok(LiveView { tenant_id: tenant.get(), groups, throughput, tail_enabled: tail_on, tail, waf })
 }

@@ -5,8 +5,8 @@ pub mod acl;
 pub mod admin;
 pub mod check;
 pub mod live;
-pub mod monitor;
 pub mod plan;
 pub mod reconcile;
+pub mod sampler;
 
 pub use admin::Cluster;

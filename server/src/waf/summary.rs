@@ -14,6 +14,55 @@ pub struct WafSummary {
     pub top_rules: Vec<(String, u64)>,
     /// Client addresses by count, most frequent first (top 10).
     pub top_clients: Vec<(String, u64)>,
+    /// Messages by severity, most severe first.
+    pub by_severity: Vec<(String, u64)>,
+}
+
+/// What the summary counts of one record.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub rules: Vec<String>,
+    pub client: Option<String>,
+    pub severities: Vec<String>,
+}
+
+impl Facts {
+    pub fn of(value: &[u8]) -> Facts {
+        serde_json::from_slice::<serde_json::Value>(value).map(|json| Facts::from_json(&json)).unwrap_or_default()
+    }
+
+    pub fn from_json(json: &serde_json::Value) -> Facts {
+        let (rules, client) = waf_fields(json);
+        Facts { rules, client, severities: super::events::severities(json) }
+    }
+}
+
+/// The rank of a severity word (unknown words after the known ones).
+fn severity_rank(word: &str) -> usize {
+    ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
+        .iter()
+        .position(|w| *w == word)
+        .unwrap_or(usize::MAX)
+}
+
+/// The summary of records already reduced to their facts.
+pub fn summarize_facts<'a>(facts: impl IntoIterator<Item = &'a Facts>) -> WafSummary {
+    let (mut rules, mut clients, mut severities, mut records) = (HashMap::new(), HashMap::new(), HashMap::new(), 0);
+    for f in facts {
+        records += 1;
+        for id in &f.rules {
+            *rules.entry(id.clone()).or_insert(0) += 1;
+        }
+        if let Some(c) = &f.client {
+            *clients.entry(c.clone()).or_insert(0) += 1;
+        }
+        for s in &f.severities {
+            *severities.entry(s.clone()).or_insert(0u64) += 1;
+        }
+    }
+    let mut by_severity: Vec<(String, u64)> = severities.into_iter().collect();
+    by_severity.sort_by(|a, b| severity_rank(&a.0).cmp(&severity_rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    WafSummary { records, top_rules: top(rules, 10), top_clients: top(clients, 10), by_severity }
 }
 
 /// The WAF rule id and client address of one split record: ModSecurity v3
@@ -52,19 +101,8 @@ fn top(counts: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
 }
 
 pub fn summarize<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> WafSummary {
-    let (mut rules, mut clients, mut records) = (HashMap::new(), HashMap::new(), 0);
-    for value in values {
-        records += 1;
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(value) else { continue };
-        let (ids, client) = waf_fields(&json);
-        for id in ids {
-            *rules.entry(id).or_insert(0) += 1;
-        }
-        if let Some(c) = client {
-            *clients.entry(c).or_insert(0) += 1;
-        }
-    }
-    WafSummary { records, top_rules: top(rules, 10), top_clients: top(clients, 10) }
+    let facts: Vec<Facts> = values.into_iter().map(Facts::of).collect();
+    summarize_facts(&facts)
 }
 
 #[cfg(test)]
@@ -100,5 +138,15 @@ mod tests {
         assert_eq!(summary.records, 5);
         assert_eq!(summary.top_rules, vec![("942100".into(), 3), ("920350".into(), 1)]);
         assert_eq!(summary.top_clients, vec![("a".into(), 3), ("b".into(), 1)]);
+        let severities: Vec<Vec<u8>> = ["4", "2", "2", "7"]
+            .iter()
+            .map(|s| json!({"transaction": {"messages": {"details": {"ruleId": "1", "severity": s}}}}).to_string().into_bytes())
+            .collect();
+        let summary = summarize(severities.iter().map(Vec::as_slice));
+        assert_eq!(
+            summary.by_severity,
+            vec![("CRITICAL".into(), 2), ("WARNING".into(), 1), ("DEBUG".into(), 1)],
+            "most severe first"
+        );
     }
 }

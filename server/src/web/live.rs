@@ -25,7 +25,6 @@ pub struct LivePage {
     view: LiveView,
     group_prefix: String,
     waf_topic: String,
-    read_at: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -34,17 +33,12 @@ pub struct LiveFragment {
     view: LiveView,
     group_prefix: String,
     waf_topic: String,
-    read_at: String,
 }
 
 async fn read(state: &AppState, session: &Session, id: &str) -> Result<(TenantId, LiveView), Error> {
     let id = TenantId::parse_str(id)?;
     session.principal.may_access(id)?;
     Ok((id, state.live_view(id).await?))
-}
-
-fn now_text() -> String {
-    crate::clock::rfc3339(crate::clock::now())
 }
 
 pub async fn page(
@@ -61,7 +55,6 @@ pub async fn page(
         view,
         group_prefix: id.group_prefix(),
         waf_topic: id.waf_topic(),
-        read_at: now_text(),
     })
 }
 
@@ -71,7 +64,7 @@ pub async fn fragment(
     Path(id): Path<String>,
 ) -> PageResult<LiveFragment> {
     let (id, view) = read(&state, &session, &id).await?;
-    Ok(LiveFragment { view, group_prefix: id.group_prefix(), waf_topic: id.waf_topic(), read_at: now_text() })
+    Ok(LiveFragment { view, group_prefix: id.group_prefix(), waf_topic: id.waf_topic() })
 }
 
 #[derive(Debug, Deserialize)]

@@ -138,6 +138,19 @@ pub fn sparkline(series: &[(i64, f64)]) -> String {
         .join(" ")
 }
 
+/// The time of day (UTC, with milliseconds) of unix milliseconds, for tables of events.
+pub fn clock_time(unix_ms: &Option<i64>) -> String {
+    unix_ms.map(|ms| crate::clock::rfc3339_ms(ms).get(11..23).unwrap_or_default().to_owned()).unwrap_or_else(|| "—".into())
+}
+
+/// A record's JSON indented for reading (as it is when it does not parse, e.g. cut short).
+pub fn pretty_json(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| raw.to_owned())
+}
+
 /// An error rendered as an HTML page with the error's status code.
 pub struct PageError(pub Error);
 

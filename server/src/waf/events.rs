@@ -1,0 +1,133 @@
+//! WAF events a person can read: the fields of one split record (ModSecurity v3 or Coraza) for
+//! the Streaming tab's table — client, rule, severity, message, request and host — and the
+//! severity of each message for the summary.
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// ModSecurity's severities are syslog levels: 0 is the most severe.
+const SEVERITIES: [&str; 8] = ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"];
+
+/// One WAF event (a split record holds one message).
+#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
+pub struct WafEvent {
+    #[schema(example = "198.51.100.23")]
+    pub client: Option<String>,
+    #[schema(example = "942100")]
+    pub rule_id: Option<String>,
+    /// The syslog severity as a word (`CRITICAL`, `WARNING`, …).
+    #[schema(example = "CRITICAL")]
+    pub severity: Option<String>,
+    #[schema(example = "SQL Injection Attack Detected via libinjection")]
+    pub message: Option<String>,
+    #[schema(example = "GET")]
+    pub method: Option<String>,
+    #[schema(example = "/search?q=1%27%20OR%201=1--")]
+    pub uri: Option<String>,
+    #[schema(example = "www.example.com")]
+    pub host: Option<String>,
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A severity as a word: syslog numbers (`2`, `"2"`) become their names; words (Coraza may
+/// write them) are kept, upper-cased.
+pub fn severity_word(v: &Value) -> Option<String> {
+    let raw = text(v)?;
+    match raw.trim().parse::<usize>() {
+        Ok(n) => SEVERITIES.get(n).map(|w| (*w).to_owned()),
+        Err(_) if !raw.trim().is_empty() => Some(raw.trim().to_uppercase()),
+        Err(_) => None,
+    }
+}
+
+/// The messages of a record: ModSecurity v3 `.transaction.messages`, Coraza `.messages`; an
+/// object (split) or an array (unsplit).
+fn messages(record: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for v in [record.pointer("/transaction/messages"), record.get("messages")].into_iter().flatten() {
+        match v {
+            Value::Array(items) => out.extend(items.iter()),
+            Value::Object(_) => out.push(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Rule id, severity and message text of one message, in either shape.
+fn message_fields(m: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    let rule = m.pointer("/details/ruleId").or_else(|| m.pointer("/data/id")).and_then(text);
+    let severity = m.pointer("/details/severity").or_else(|| m.pointer("/data/severity")).and_then(severity_word);
+    let message = m.get("message").and_then(text).or_else(|| m.pointer("/data/msg").and_then(text));
+    (rule, severity, message)
+}
+
+/// The severities of every message of `record`.
+pub fn severities(record: &Value) -> Vec<String> {
+    messages(record).into_iter().filter_map(|m| message_fields(m).1).collect()
+}
+
+/// The readable fields of `record` (its first message when it holds several).
+pub fn event(record: &Value) -> WafEvent {
+    let (rule_id, severity, message) = messages(record).first().map(|m| message_fields(m)).unwrap_or_default();
+    let request = record.pointer("/transaction/request");
+    let host = request.and_then(|r| r.get("headers")).and_then(Value::as_object).and_then(|headers| {
+        headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("host")).and_then(|(_, v)| text(v))
+    });
+    WafEvent {
+        client: record.pointer("/transaction/client_ip").and_then(text),
+        rule_id,
+        severity,
+        message,
+        method: request.and_then(|r| r.get("method")).and_then(text),
+        uri: request.and_then(|r| r.get("uri")).and_then(text),
+        host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_split_modsecurity_record_reads_as_one_event() {
+        let record = json!({"transaction": {"client_ip": "203.0.113.7", "request": {"method": "GET",
+            "uri": "/search?q=1", "headers": {"host": "www.example.com"}},
+            "messages": {"message": "SQL Injection", "details": {"ruleId": "942100", "severity": "2"}}}});
+        assert_eq!(
+            event(&record),
+            WafEvent {
+                client: Some("203.0.113.7".into()),
+                rule_id: Some("942100".into()),
+                severity: Some("CRITICAL".into()),
+                message: Some("SQL Injection".into()),
+                method: Some("GET".into()),
+                uri: Some("/search?q=1".into()),
+                host: Some("www.example.com".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn coraza_numbers_words_and_missing_fields() {
+        let record = json!({"transaction": {"client_ip": "2001:db8::1"},
+            "messages": [{"message": "XSS", "data": {"id": 941100, "severity": 4}}, {"data": {"id": 1, "severity": "critical"}}]});
+        let e = event(&record);
+        assert_eq!(e.rule_id.as_deref(), Some("941100"));
+        assert_eq!(e.severity.as_deref(), Some("WARNING"));
+        assert_eq!(e.host, None);
+        assert_eq!(severities(&record), ["WARNING", "CRITICAL"]);
+        assert_eq!(severity_word(&json!(9)), None);
+        assert_eq!(event(&json!("not an object")), WafEvent::default());
+    }
+}
