@@ -114,9 +114,14 @@ impl Broker {
 
     /// Produces `lines` to `topic` as the CDN's edges would (internal listener).
     pub fn produce(&self, topic: &str, lines: &[String]) {
+        self.produce_with(&[], topic, lines);
+    }
+
+    fn produce_with(&self, args: &[&str], topic: &str, lines: &[String]) {
         use std::io::Write;
         let mut child = Command::new("kcat")
             .args(self.producer_args())
+            .args(args)
             .args(["-P", "-t", topic])
             .stdin(std::process::Stdio::piped())
             .spawn()
@@ -127,6 +132,25 @@ impl Broker {
         }
         drop(stdin);
         assert!(child.wait().unwrap().success(), "kcat producer failed");
+    }
+
+    /// Produces `(key, value)` records to `topic` (internal listener; values without newlines).
+    pub fn produce_keyed(&self, topic: &str, records: &[(String, String)]) {
+        let lines: Vec<String> = records.iter().map(|(k, v)| format!("{k}|{v}")).collect();
+        self.produce_with(&["-K", "|"], topic, &lines);
+    }
+
+    /// `outflow waf-split` on this broker with outflow's data in `data` (creating the raw and
+    /// dead-letter topics), refreshing its tenant directory every second; killed on drop.
+    pub fn waf_splitter(&self, data: &Path, instance: &str) -> crate::Process {
+        crate::Process::spawn(
+            Command::new(crate::outflow_bin())
+                .arg("--data-dir")
+                .arg(data)
+                .args(["waf-split", "--create-topics", "2", "--instance-id", instance, "--refresh-secs", "1"])
+                .envs(self.server_env())
+                .env("OUTFLOW_LOG", "warn"),
+        )
     }
 
     /// Partition count of `topic` as the cluster reports it (None when absent).

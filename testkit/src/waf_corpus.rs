@@ -116,3 +116,21 @@ fn record(rng: &mut Rng, i: usize, target: usize) -> String {
         body = body,
     )
 }
+
+/// One raw ModSecurity v3 audit record from `client` for `GET uri` on `host`, with one message
+/// per `(rule id, message, syslog severity)`, as the CDN's edges write them.
+pub fn modsec_record(client: &str, host: &str, uri: &str, messages: &[(&str, &str, u8)]) -> String {
+    let messages: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|(id, msg, severity)| {
+            serde_json::json!({"message": msg, "details": {"ruleId": id, "severity": severity.to_string(),
+                "match": "Matched \"Operator `Rx'\"", "file": "/etc/modsecurity/crs/rules/REQUEST-942.conf",
+                "lineNumber": "45", "data": "", "ver": "OWASP_CRS/4.7.0", "tags": ["attack-generic"]}})
+        })
+        .collect();
+    serde_json::json!({"transaction": {"client_ip": client, "time_stamp": "Thu Dec 03 07:00:00 2026",
+        "server_id": "edge-test", "unique_id": format!("{client}-{uri}"),
+        "request": {"method": "GET", "http_version": 1.1, "uri": uri, "headers": {"Host": host, "User-Agent": "sqlmap/1.8"}},
+        "response": {"http_code": 403}, "messages": messages}})
+    .to_string()
+}

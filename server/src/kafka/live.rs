@@ -71,14 +71,14 @@ pub struct LiveView {
 
 impl LiveView {
     /// The view of a tenant the sampler has not sampled yet.
-    fn pending(tenant: TenantId, tail_on: bool) -> Self {
+    fn pending(tenant: TenantId, tail_on: bool, problem: Option<String>) -> Self {
         let why = || "the first sample of this tenant is still being taken; it shows on the next refresh".to_owned();
         LiveView {
             tenant_id: tenant.get(),
             sampled_at: None,
             age_ms: None,
             caught_up: false,
-            problem: None,
+            problem,
             groups: Part::Unavailable(why()),
             throughput: Vec::new(),
             tail_enabled: tail_on,
@@ -119,6 +119,6 @@ pub async fn view(sampler: Option<&Arc<Sampler>>, tenant: TenantId, tail_on: boo
     let sampler = sampler.ok_or_else(|| Error::Unavailable("no Kafka cluster is configured".into()))?;
     Ok(match sampler.view(tenant).await {
         Some(snapshot) => LiveView::of(tenant, &snapshot, tail_on, crate::clock::now_ms()),
-        None => LiveView::pending(tenant, tail_on),
+        None => LiveView::pending(tenant, tail_on, sampler.problem()),
     })
 }

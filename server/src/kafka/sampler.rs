@@ -163,6 +163,8 @@ struct Shared {
     views: HashMap<TenantId, Arc<Snapshot>>,
     /// A tenant was watched for the first time since the last cycle.
     new_interest: bool,
+    /// Why the last refresh (or the start) failed; cleared by a refresh that worked.
+    problem: Option<String>,
 }
 
 /// The shared sampler. Its thread starts with the first watched tenant.
@@ -227,6 +229,11 @@ impl Sampler {
         }
     }
 
+    /// Why the sampler's last refresh failed, when it did.
+    pub fn problem(&self) -> Option<String> {
+        self.shared.lock().expect("sampler lock").problem.clone()
+    }
+
     /// Ends the thread after its current cycle.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -234,11 +241,19 @@ impl Sampler {
     }
 
     fn run(self: Arc<Self>) {
-        let mut worker = match Worker::new(&self.base, self.timeout) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "the live sampler cannot start");
-                return;
+        let mut worker = loop {
+            match Worker::new(&self.base, self.timeout) {
+                Ok(w) => break w,
+                Err(e) => {
+                    let problem = format!("the live sampler cannot start: {e:#}");
+                    tracing::error!(%problem);
+                    let shared = self.shared.lock().expect("sampler lock");
+                    let mut shared = self.wake.wait_timeout(shared, Duration::from_secs(5)).expect("sampler lock").0;
+                    shared.problem = Some(problem);
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
             }
         };
         while !self.stopping.load(Ordering::SeqCst) {
@@ -253,6 +268,7 @@ impl Sampler {
             let views = worker.cycle(&watched);
             {
                 let mut shared = self.shared.lock().expect("sampler lock");
+                shared.problem = views.as_ref().err().cloned();
                 match views {
                     Ok(views) => {
                         for (tenant, view) in views {
@@ -325,8 +341,9 @@ struct Worker {
     reader: BaseConsumer,
     groups: HashMap<String, BaseConsumer>,
     tenants: HashMap<TenantId, TenantState>,
-    /// Partitions the reader is assigned, and whose tenant each topic is.
-    assigned: BTreeSet<(String, i32)>,
+    /// Partitions the reader is assigned with the offset each started at, and whose tenant
+    /// each topic is.
+    assigned: BTreeMap<(String, i32), i64>,
     topic_tenant: HashMap<String, TenantId>,
 }
 
@@ -345,7 +362,7 @@ impl Worker {
             reader: client("outflow-sampler")?,
             groups: HashMap::new(),
             tenants: HashMap::new(),
-            assigned: BTreeSet::new(),
+            assigned: BTreeMap::new(),
             topic_tenant: HashMap::new(),
         })
     }
@@ -363,7 +380,13 @@ impl Worker {
     fn offsets_at(&self, partitions: impl IntoIterator<Item = (String, i32)>, time: i64) -> anyhow::Result<Offsets> {
         let mut tpl = TopicPartitionList::new();
         for (topic, partition) in partitions {
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(time))?;
+            // ListOffsets' special times travel as librdkafka's logical offsets.
+            let at = match time {
+                -1 => Offset::End,
+                -2 => Offset::Beginning,
+                t => Offset::Offset(t),
+            };
+            tpl.add_partition_offset(&topic, partition, at)?;
         }
         if tpl.count() == 0 {
             return Ok(Offsets::new());
@@ -434,7 +457,7 @@ impl Worker {
     /// Adds the partitions of newly watched tenants at their start positions and removes those
     /// of tenants no longer watched; the others keep reading where they are.
     fn reassign(&mut self, wanted: &BTreeSet<(String, i32)>, ends: &Offsets) -> anyhow::Result<()> {
-        let gone: Vec<(String, i32)> = self.assigned.difference(wanted).cloned().collect();
+        let gone: Vec<(String, i32)> = self.assigned.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
         if !gone.is_empty() {
             let mut tpl = TopicPartitionList::new();
             for (topic, partition) in &gone {
@@ -445,7 +468,7 @@ impl Worker {
                 self.assigned.remove(&key);
             }
         }
-        let new: Vec<(String, i32)> = wanted.difference(&self.assigned).cloned().collect();
+        let new: Vec<(String, i32)> = wanted.iter().filter(|k| !self.assigned.contains_key(*k)).cloned().collect();
         if new.is_empty() {
             return Ok(());
         }
@@ -455,18 +478,20 @@ impl Worker {
         let waf_new: Vec<(String, i32)> = new.iter().filter(|(t, _)| t.ends_with("_waf")).cloned().collect();
         let since = self.offsets_at(waf_new, hour_ago)?;
         let mut tpl = TopicPartitionList::new();
-        for key in &new {
-            let end = ends.get(key).copied().unwrap_or(0);
+        let mut started = Vec::with_capacity(new.len());
+        for key in new {
+            let end = ends.get(&key).copied().unwrap_or(0);
             let start = if key.0.ends_with("_waf") {
                 // No offset for the time: nothing that recent.
-                since.get(key).copied().filter(|o| *o >= 0).unwrap_or(end).max(end - WAF_MAX_PER_PARTITION)
+                since.get(&key).copied().filter(|o| *o >= 0).unwrap_or(end).max(end - WAF_MAX_PER_PARTITION)
             } else {
                 end - TAIL_PER_PARTITION as i64
             };
             tpl.add_partition_offset(&key.0, key.1, Offset::Offset(start.max(0)))?;
+            started.push((key, start.max(0)));
         }
         self.reader.incremental_assign(&tpl).context("assigning partitions")?;
-        self.assigned.extend(new);
+        self.assigned.extend(started);
         Ok(())
     }
 
@@ -511,16 +536,18 @@ impl Worker {
         }
     }
 
-    /// The reader's position in each assigned partition.
+    /// The reader's position in each assigned partition: where it started until it read a
+    /// record there (an empty partition has no position of its own).
     fn positions(&self) -> Offsets {
-        let Ok(tpl) = self.reader.position() else { return Offsets::new() };
-        tpl.elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
-                _ => None,
-            })
-            .collect()
+        let mut out: Offsets = self.assigned.clone().into_iter().collect();
+        if let Ok(tpl) = self.reader.position() {
+            for e in tpl.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    out.insert((e.topic().to_owned(), e.partition()), o);
+                }
+            }
+        }
+        out
     }
 
     /// The consumer groups of each watched tenant with their lag.
