@@ -9,7 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use outflow_testkit::{Process, broker_and_server, repo_root, run_ok};
+use outflow_testkit::waf_corpus::modsec_record;
+use outflow_testkit::{Broker, Process, broker_and_server, repo_root, run_ok};
+
+/// Waits until the splitter created `topic`.
+fn eventually_partitions(broker: &Broker, topic: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while broker.partitions(topic).is_none() {
+        assert!(std::time::Instant::now() < deadline, "{topic} was not created");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
 
 /// Runs the zip's consumer.py until it printed every record in `expected`, then stops it.
 fn consume(bundle: &Path, expected: &[String]) {
@@ -72,8 +82,37 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     assert_eq!(lag, 30, "the tab shows the records not yet consumed");
     consume(&bundle, &second);
     tell(&mut stdin);
-    driver.wait_for("DONE", Duration::from_secs(90));
+    driver.wait_for("CAUGHTUP", Duration::from_secs(90));
+
+    // WAF audit records through the real splitter into the transactional c83_waf, with more
+    // access-log traffic, as with the demo running.
+    let _splitter = broker.waf_splitter(&work.path().join("outflow-data"), "browser-e2e");
+    eventually_partitions(&broker, "waf.audit.raw");
+    let raw: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            let record = modsec_record(&format!("203.0.113.{}", i + 1), "www.example.com", &format!("/search?q={i}"), &[
+                ("942100", "SQL Injection Attack Detected via libinjection", 2),
+                ("920350", "Host header is a numeric IP address", 4),
+            ]);
+            ("83".to_owned(), record)
+        })
+        .collect();
+    broker.produce_keyed("waf.audit.raw", &raw);
+    broker.produce("c83", &records("third", 40));
+    tell(&mut stdin);
+    let waf = driver.wait_for("WAF ", Duration::from_secs(120));
+    let fields: Vec<&str> = waf.split_whitespace().collect();
+    let (rows, live_px, page_px): (usize, f64, f64) =
+        (fields[1].parse().unwrap(), fields[2].parse().unwrap(), fields[3].parse().unwrap());
+    eprintln!("{waf}");
+    assert_eq!(rows, 20, "the table lists the newest 20 events");
+    assert!(waf.contains("CRITICAL") || waf.contains("WARNING"), "severity as a word: {waf}");
+    assert!(waf.contains("GET /search?q="), "method and URI: {waf}");
+    // 40 access-log lines, 20 WAF events, groups and summaries: about a screen or two, not
+    // thousands of pixels (the lists scroll inside the section).
+    assert!(live_px < 2000.0, "live section {live_px} px tall (page {page_px} px)");
+    driver.wait_for("DONE", Duration::from_secs(30));
 
     let shots: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
-    assert_eq!(shots.len(), 8, "a screenshot per step: {shots:?}");
+    assert_eq!(shots.len(), 10, "a screenshot per step: {shots:?}");
 }

@@ -3,7 +3,8 @@
 // and the consumer; the two sides take turns over stdin/stdout:
 //   this script prints "ZIP <path>" after downloading the bundle, then waits for "NEXT";
 //   prints "LAGGING <n>" once the Streaming tab shows the consumer group behind, waits for "NEXT";
-//   prints "DONE" once the tab shows the group's lag back at zero.
+//   prints "CAUGHTUP" once the tab shows the group's lag back at zero, waits for "NEXT";
+//   prints "WAF <rows> <live section px> <page px> <first row>" once WAF events show, then "DONE".
 // Environment: BASE (server URL), TOKEN (operator token), OUT (screenshot directory),
 // DOWNLOADS (where the zip goes), CHROMIUM (browser binary, default /usr/bin/chromium).
 import { chromium } from "playwright-core";
@@ -96,6 +97,25 @@ try {
   );
   await totalLag.scrollIntoViewIfNeeded();
   await shot(page, "consumer-caught-up");
+  console.log("CAUGHTUP");
+  await next();
+
+  // WAF events arrived (split by the real splitter): the table shows them, the tab stays compact.
+  await page.waitForFunction(
+    () => document.querySelectorAll("table.waf-events tbody tr[data-offset]").length >= 20,
+    null,
+    { timeout: 60_000 },
+  );
+  const rows = await page.locator("table.waf-events tbody tr[data-offset]").count();
+  const live = await page.locator("[data-live]").boundingBox();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.locator("table.waf-events").scrollIntoViewIfNeeded();
+  await shot(page, "waf-events");
+  await page.getByText(/^Raw record/).first().click();
+  await page.locator("table.waf-events pre").first().waitFor();
+  await shot(page, "waf-event-raw");
+  const first = (await page.locator("table.waf-events tbody tr[data-offset]").first().innerText()).replace(/\s+/g, " ");
+  console.log(`WAF ${rows} ${Math.round(live.height)} ${height} ${first}`);
   console.log("DONE");
 } finally {
   await browser.close();
