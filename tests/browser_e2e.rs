@@ -90,10 +90,15 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     eventually_partitions(&broker, "waf.audit.raw");
     let raw: Vec<(String, String)> = (0..12)
         .map(|i| {
-            let record = modsec_record(&format!("203.0.113.{}", i + 1), "www.example.com", &format!("/search?q={i}"), &[
-                ("942100", "SQL Injection Attack Detected via libinjection", 2),
-                ("920350", "Host header is a numeric IP address", 4),
-            ]);
+            let record = modsec_record(
+                &format!("203.0.113.{}", i + 1),
+                "www.example.com",
+                &format!("/search?q={i}"),
+                &[
+                    ("942100", "SQL Injection Attack Detected via libinjection", 2),
+                    ("920350", "Host header is a numeric IP address", 4),
+                ],
+            );
             ("83".to_owned(), record)
         })
         .collect();

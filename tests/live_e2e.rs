@@ -21,10 +21,15 @@ fn raw(from: usize, n: usize) -> Vec<(String, String)> {
         .map(|i| {
             let client = format!("203.0.113.{}", i + 1);
             let uri = format!("/search?q={i}%27%20OR%201=1--");
-            let record = modsec_record(&client, "shop.example.com", &uri, &[
-                ("942100", "SQL Injection Attack Detected via libinjection", 2),
-                ("920350", "Host header is a numeric IP address", 4),
-            ]);
+            let record = modsec_record(
+                &client,
+                "shop.example.com",
+                &uri,
+                &[
+                    ("942100", "SQL Injection Attack Detected via libinjection", 2),
+                    ("920350", "Host header is a numeric IP address", 4),
+                ],
+            );
             ("83".to_owned(), record)
         })
         .collect()
@@ -33,7 +38,10 @@ fn raw(from: usize, n: usize) -> Vec<(String, String)> {
 /// Records committed in `c83_waf`, read as customers read them (read_committed).
 fn committed(broker: &outflow_testkit::Broker) -> usize {
     let mut args = broker.producer_args();
-    args.extend(["-X", "isolation.level=read_committed", "-C", "-t", "c83_waf", "-o", "beginning", "-e", "-q"].map(String::from));
+    args.extend(
+        ["-X", "isolation.level=read_committed", "-C", "-t", "c83_waf", "-o", "beginning", "-e", "-q"]
+            .map(String::from),
+    );
     let out = Command::new("kcat").args(&args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).count()
 }
@@ -52,14 +60,17 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     let _splitter = broker.waf_splitter(&work.path().join("outflow-data"), "live-e2e");
 
     // Access-log lines and raw WAF records; the splitter writes 2 events per raw record.
-    let lines: Vec<String> = (0..5).map(|i| format!("198.51.100.9 - - [03/Dec/2026:07:00:0{i} +0000] \"GET /a/{i} HTTP/1.1\" 200 5 \"-\" \"e2e\"")).collect();
+    let lines: Vec<String> = (0..5)
+        .map(|i| format!("198.51.100.9 - - [03/Dec/2026:07:00:0{i} +0000] \"GET /a/{i} HTTP/1.1\" 200 5 \"-\" \"e2e\""))
+        .collect();
     broker.produce("c83", &lines);
     eventually(Duration::from_secs(60), "the raw topic exists", async || {
         broker.partitions("waf.audit.raw").map(|_| ())
     })
     .await;
     broker.produce_keyed("waf.audit.raw", &raw(0, 5));
-    eventually(Duration::from_secs(60), "10 committed WAF events", async || (committed(&broker) == 10).then_some(())).await;
+    eventually(Duration::from_secs(60), "10 committed WAF events", async || (committed(&broker) == 10).then_some(()))
+        .await;
 
     // Every partition of c83_waf ends with a commit marker: the sampler is caught up anyway.
     let (view, took) = eventually(Duration::from_secs(30), "a caught-up view with 10 WAF events", async || {
@@ -84,7 +95,11 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     assert_eq!((row["method"].as_str(), row["uri"].as_str()), (Some("GET"), Some("/search?q=2%27%20OR%201=1--")));
     assert_eq!(row["host"], "shop.example.com");
     let raw_json: Value = serde_json::from_str(row["record"]["value"].as_str().unwrap()).unwrap();
-    assert_eq!(raw_json.pointer("/transaction/messages/details/ruleId"), Some(&Value::from("942100")), "the split record itself");
+    assert_eq!(
+        raw_json.pointer("/transaction/messages/details/ruleId"),
+        Some(&Value::from("942100")),
+        "the split record itself"
+    );
     assert_eq!(rows[&("203.0.113.3".to_owned(), "920350".to_owned())]["severity"], "WARNING");
     let tail = view["tail"].as_array().unwrap();
     let access = tail.iter().find(|t| t["topic"] == "c83").unwrap();
@@ -92,7 +107,8 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
 
     // New traffic: once committed, the second view taken after that holds it (one refresh).
     broker.produce_keyed("waf.audit.raw", &raw(5, 3));
-    eventually(Duration::from_secs(60), "16 committed WAF events", async || (committed(&broker) == 16).then_some(())).await;
+    eventually(Duration::from_secs(60), "16 committed WAF events", async || (committed(&broker) == 16).then_some(()))
+        .await;
     let mut sampled = Vec::new();
     let (view, _) = eventually(Duration::from_secs(30), "two views sampled after the commit", async || {
         let v = live(&api).await;
@@ -104,7 +120,8 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     })
     .await;
     // sampled[0] may predate the commit; sampled[2] began after sampled[1] was published.
-    let clients: Vec<&str> = view["waf_events"].as_array().unwrap().iter().filter_map(|e| e["client"].as_str()).collect();
+    let clients: Vec<&str> =
+        view["waf_events"].as_array().unwrap().iter().filter_map(|e| e["client"].as_str()).collect();
     for i in 6..=8 {
         assert!(clients.contains(&format!("203.0.113.{i}").as_str()), "{clients:?} after {sampled:?}");
     }
@@ -116,7 +133,13 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     assert_eq!(a["waf"]["ok"]["records"], b["waf"]["ok"]["records"]);
 
     // The tail off: the summary stays, the records go.
-    let (s, _) = api.call(reqwest::Method::PUT, "/api/v1/tenants/83/streaming/live-tail", Some(serde_json::json!({"enabled": false}))).await;
+    let (s, _) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/tenants/83/streaming/live-tail",
+            Some(serde_json::json!({"enabled": false})),
+        )
+        .await;
     assert_eq!(s, 200);
     let off = live(&api).await;
     assert_eq!((off["tail_enabled"].as_bool(), off["waf_events"].as_array().map(Vec::len)), (Some(false), Some(0)));

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, header};
 use outflow::auth::{self, Role, session};
-use outflow::config::KafkaConfig;
 use outflow::kafka::reconcile;
 use outflow::{AppState, Config};
 use outflow_testkit::bench::{ms, percentile};
@@ -72,17 +71,7 @@ async fn main() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let broker = Broker::up(&work.path().join("kafka"), &data);
-    let config = Config {
-        data_dir: data.clone(),
-        kafka: KafkaConfig {
-            bootstrap: Some(broker.var("OUTFLOW_KAFKA_BOOTSTRAP").to_owned()),
-            ca: Some(broker.var("OUTFLOW_KAFKA_CA").into()),
-            cert: Some(broker.var("OUTFLOW_KAFKA_CERT").into()),
-            key: Some(broker.var("OUTFLOW_KAFKA_KEY").into()),
-            ..KafkaConfig::default()
-        },
-        ..Config::default()
-    };
+    let config = Config { data_dir: data.clone(), kafka: broker.kafka_config(), ..Config::default() };
     let state = AppState::open(config).await.unwrap();
     let cluster = state.cluster.clone().unwrap();
     let cancel = CancellationToken::new();
@@ -184,7 +173,10 @@ async fn main() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     println!(
         "tenant 1's view: {} WAF events in the summary, {} rows, caught up {}, {} ms old",
-        v["waf"]["ok"]["records"], v["waf_events"].as_array().map_or(0, Vec::len), v["caught_up"], v["age_ms"]
+        v["waf"]["ok"]["records"],
+        v["waf_events"].as_array().map_or(0, Vec::len),
+        v["caught_up"],
+        v["age_ms"]
     );
 
     // Sequential rounds over the viewed tenants, the three reads interleaved.
@@ -198,8 +190,14 @@ async fn main() {
         }
     }
     let (db50, db99) = summary(db);
-    println!("baseline: GET /api/v1/tenants/{{id}}/streaming (database only): p50 {:.2} ms, p99 {:.2} ms", ms(db50), ms(db99));
-    for (name, samples) in [("GET /api/v1/tenants/{id}/streaming/live", live), ("GET /tenants/{id}/streaming/live.html", html)] {
+    println!(
+        "baseline: GET /api/v1/tenants/{{id}}/streaming (database only): p50 {:.2} ms, p99 {:.2} ms",
+        ms(db50),
+        ms(db99)
+    );
+    for (name, samples) in
+        [("GET /api/v1/tenants/{id}/streaming/live", live), ("GET /tenants/{id}/streaming/live.html", html)]
+    {
         let (p50, p99) = summary(samples);
         println!(
             "{name}: p50 {:.2} ms ({:.2}×), p99 {:.2} ms ({:.2}× the baseline's p99; goal ≤ 3×)",
@@ -210,11 +208,8 @@ async fn main() {
         );
     }
 
-    let ports: BTreeSet<u16> = broker
-        .var("OUTFLOW_KAFKA_BOOTSTRAP")
-        .split(',')
-        .filter_map(|a| a.rsplit(':').next()?.parse().ok())
-        .collect();
+    let ports: BTreeSet<u16> =
+        broker.var("OUTFLOW_KAFKA_BOOTSTRAP").split(',').filter_map(|a| a.rsplit(':').next()?.parse().ok()).collect();
     let one = kafka_connections(&ports);
     // 50 viewers refreshing at once for 10 s.
     let ended = Instant::now() + Duration::from_secs(10);

@@ -35,14 +35,7 @@ async fn main() {
     let broker = Broker::up(&work.path().join("kafka"), &data);
     let config = Config {
         data_dir: data,
-        kafka: KafkaConfig {
-            bootstrap: Some(broker.var("OUTFLOW_KAFKA_BOOTSTRAP").to_owned()),
-            ca: Some(broker.var("OUTFLOW_KAFKA_CA").into()),
-            cert: Some(broker.var("OUTFLOW_KAFKA_CERT").into()),
-            key: Some(broker.var("OUTFLOW_KAFKA_KEY").into()),
-            reconcile_interval_secs: 3600,
-            ..KafkaConfig::default()
-        },
+        kafka: KafkaConfig { reconcile_interval_secs: 3600, ..broker.kafka_config() },
         ..Config::default()
     };
     let state = AppState::open(config).await.unwrap();

@@ -96,6 +96,17 @@ impl Broker {
             .collect()
     }
 
+    /// outflow's Kafka settings for this broker (the in-process counterpart of [`Self::server_env`]).
+    pub fn kafka_config(&self) -> outflow::config::KafkaConfig {
+        outflow::config::KafkaConfig {
+            bootstrap: Some(self.var("OUTFLOW_KAFKA_BOOTSTRAP").to_owned()),
+            ca: Some(self.var("OUTFLOW_KAFKA_CA").into()),
+            cert: Some(self.var("OUTFLOW_KAFKA_CERT").into()),
+            key: Some(self.var("OUTFLOW_KAFKA_KEY").into()),
+            ..Default::default()
+        }
+    }
+
     /// kcat arguments for the CDN's producer identity on the internal listener.
     pub fn producer_args(&self) -> Vec<String> {
         vec![

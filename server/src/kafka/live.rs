@@ -90,7 +90,11 @@ impl LiveView {
 
     fn of(tenant: TenantId, snapshot: &Snapshot, tail_on: bool, now_ms: i64) -> Self {
         let tail = if tail_on {
-            snapshot.tail.iter().map(|(topic, records)| TopicTail { topic: topic.clone(), records: Part::Ok(records.clone()) }).collect()
+            snapshot
+                .tail
+                .iter()
+                .map(|(topic, records)| TopicTail { topic: topic.clone(), records: Part::Ok(records.clone()) })
+                .collect()
         } else {
             Vec::new()
         };

@@ -589,10 +589,13 @@ impl Worker {
                 }
             }
             lags.sort_by(|a, b| a.group.cmp(&b.group));
-            out.insert(tenant, match problem {
-                Some(p) if lags.is_empty() => Err(p),
-                _ => Ok(lags),
-            });
+            out.insert(
+                tenant,
+                match problem {
+                    Some(p) if lags.is_empty() => Err(p),
+                    _ => Ok(lags),
+                },
+            );
         }
         out
     }
@@ -607,7 +610,8 @@ impl Worker {
         starts: &Offsets,
     ) -> anyhow::Result<Vec<PartitionLag>> {
         if !self.groups.contains_key(group) {
-            let client: BaseConsumer = self.base.clone().set("group.id", group).create().context("creating a group client")?;
+            let client: BaseConsumer =
+                self.base.clone().set("group.id", group).create().context("creating a group client")?;
             self.groups.insert(group.to_owned(), client);
         }
         let mut tpl = TopicPartitionList::new();
@@ -619,11 +623,8 @@ impl Worker {
         let elements = committed.elements();
         // Topics the group reads: those it committed on. A partition of such a topic without a
         // commit yet starts at the oldest record, as every bundle config says: all it holds is lag.
-        let consumed: BTreeSet<String> = elements
-            .iter()
-            .filter(|e| matches!(e.offset(), Offset::Offset(_)))
-            .map(|e| e.topic().to_owned())
-            .collect();
+        let consumed: BTreeSet<String> =
+            elements.iter().filter(|e| matches!(e.offset(), Offset::Offset(_))).map(|e| e.topic().to_owned()).collect();
         Ok(elements
             .iter()
             .filter_map(|e| {

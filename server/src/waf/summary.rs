@@ -140,7 +140,11 @@ mod tests {
         assert_eq!(summary.top_clients, vec![("a".into(), 3), ("b".into(), 1)]);
         let severities: Vec<Vec<u8>> = ["4", "2", "2", "7"]
             .iter()
-            .map(|s| json!({"transaction": {"messages": {"details": {"ruleId": "1", "severity": s}}}}).to_string().into_bytes())
+            .map(|s| {
+                json!({"transaction": {"messages": {"details": {"ruleId": "1", "severity": s}}}})
+                    .to_string()
+                    .into_bytes()
+            })
             .collect();
         let summary = summarize(severities.iter().map(Vec::as_slice));
         assert_eq!(

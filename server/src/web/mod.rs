@@ -140,7 +140,9 @@ pub fn sparkline(series: &[(i64, f64)]) -> String {
 
 /// The time of day (UTC, with milliseconds) of unix milliseconds, for tables of events.
 pub fn clock_time(unix_ms: &Option<i64>) -> String {
-    unix_ms.map(|ms| crate::clock::rfc3339_ms(ms).get(11..23).unwrap_or_default().to_owned()).unwrap_or_else(|| "—".into())
+    unix_ms
+        .map(|ms| crate::clock::rfc3339_ms(ms).get(11..23).unwrap_or_default().to_owned())
+        .unwrap_or_else(|| "—".into())
 }
 
 /// A record's JSON indented for reading (as it is when it does not parse, e.g. cut short).
