@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 /// ModSecurity's severities are syslog levels: 0 is the most severe.
-const SEVERITIES: [&str; 8] = ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"];
+pub const SEVERITIES: [&str; 8] = ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"];
 
 /// One WAF event (a split record holds one message).
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
@@ -70,6 +70,16 @@ fn message_fields(m: &Value) -> (Option<String>, Option<String>, Option<String>)
     (rule, severity, message)
 }
 
+/// The rule ids of every message of `record`.
+pub fn rule_ids(record: &Value) -> Vec<String> {
+    messages(record).into_iter().filter_map(|m| message_fields(m).0).collect()
+}
+
+/// The client address of `record`.
+pub fn client(record: &Value) -> Option<String> {
+    record.pointer("/transaction/client_ip").and_then(text)
+}
+
 /// The severities of every message of `record`.
 pub fn severities(record: &Value) -> Vec<String> {
     messages(record).into_iter().filter_map(|m| message_fields(m).1).collect()
@@ -83,7 +93,7 @@ pub fn event(record: &Value) -> WafEvent {
         headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("host")).and_then(|(_, v)| text(v))
     });
     WafEvent {
-        client: record.pointer("/transaction/client_ip").and_then(text),
+        client: client(record),
         rule_id,
         severity,
         message,

@@ -39,7 +39,7 @@ impl Facts {
 
 /// The rank of a severity word (unknown words after the known ones).
 fn severity_rank(word: &str) -> usize {
-    ["EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"]
+    super::events::SEVERITIES
         .iter()
         .position(|w| *w == word)
         .unwrap_or(usize::MAX)
@@ -69,27 +69,7 @@ pub fn summarize_facts<'a>(facts: impl IntoIterator<Item = &'a Facts>) -> WafSum
 /// (`.transaction.messages.details.ruleId`, `.transaction.client_ip`) or Coraza
 /// (`.messages.data.id`, `.transaction.client_ip`). Arrays (unsplit records) count each message.
 pub fn waf_fields(record: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let id_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let one_or_many = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
-        match v {
-            Some(serde_json::Value::Array(items)) => items.clone(),
-            Some(other) => vec![other.clone()],
-            None => vec![],
-        }
-    };
-    let mut rules = Vec::new();
-    for m in one_or_many(record.pointer("/transaction/messages")) {
-        rules.extend(m.pointer("/details/ruleId").and_then(id_text));
-    }
-    for m in one_or_many(record.get("messages")) {
-        rules.extend(m.pointer("/data/id").and_then(id_text));
-    }
-    let client = record.pointer("/transaction/client_ip").and_then(id_text);
-    (rules, client)
+    (super::events::rule_ids(record), super::events::client(record))
 }
 
 /// Counts, most frequent first (ties by value), at most `n`.
