@@ -145,7 +145,7 @@ fn check_templates(files: &BTreeMap<String, Vec<u8>>, password: &str) {
         "ssl_truststore_location => \"/etc/logstash/outflow/truststore.p12\"",
         &format!("ssl_keystore_password => \"{password}\""),
         &format!("ssl_truststore_password => \"{password}\""),
-        "%{HTTPDATE:timestamp}",
+        "%{HTTPDATE:time}",
     ] {
         assert!(logstash.contains(needle), "kafka-logstash.conf lacks {needle}");
     }
