@@ -42,6 +42,13 @@ if ! schemathesis --version 2>/dev/null | grep -q 'version 4.32.5$' || ! command
     'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'
 fi
 
+# The access-log formats test applies the bundle's Logstash grok with pygrok. Pinned: the patterns
+# it ships (grok-patterns) are what the test resolves the template's %{...} names with.
+if ! python3 -c 'import importlib.metadata as m; assert m.version("pygrok") == "1.0.0"' 2>/dev/null; then
+  echo "install-deps: pip install pygrok"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 'pygrok==1.0.0'
+fi
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ ! -d "$here/tests/browser/node_modules/playwright-core" ]]; then
   echo "install-deps: npm ci (playwright-core for the browser test)"

@@ -2,7 +2,8 @@
 # The main job with embedded defaults: a local real Kafka broker, the outflow server (SQLite and
 # its CA under ./data, http://127.0.0.1:8080), a demo tenant 83 with streaming active, and sample
 # access-log traffic into c83, and ModSecurity audit records split into c83_waf by the WAF
-# splitter. Prints where to sign in. Ctrl-C stops everything.
+# splitter. Prints where to sign in. Ctrl-C stops everything. OUTFLOW_ACCESS_LOG_FORMAT (cdn by
+# default; combined_extended) chooses the line format of both the server's bundles and the traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/install-deps.sh
@@ -52,10 +53,10 @@ cat <<MSG
 outflow is running: http://$listen/   (Kafka: public $OUTFLOW_BROKERS, internal $OUTFLOW_KAFKA_BOOTSTRAP)
 Sign in with this operator token (also valid for the API as a Bearer token):
   $token
-Tenant 83 ("Demo Customer") is active and receives sample access logs in c83 and WAF events
-(split per attack by outflow waf-split) in c83_waf. Its Streaming tab shows throughput, the
-newest records and the top WAF rules; download its zip and run consumer.py to see a consumer
-group and its lag appear.
+Tenant 83 ("Demo Customer") is active and receives sample access logs in c83 (format
+${OUTFLOW_ACCESS_LOG_FORMAT:-cdn}) and WAF events (split per attack by outflow waf-split) in
+c83_waf. Its Streaming tab shows throughput, the newest records and the top WAF rules; download
+its zip and run consumer.py to see a consumer group and its lag appear.
 
 MSG
 wait "$server"

@@ -29,7 +29,7 @@ fn consume(bundle: &Path, expected: &[String]) {
 }
 
 fn records(tag: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("198.51.100.{} - - [25/Nov/2026:06:45:12 +0000] \"GET /{tag}/{i} HTTP/1.1\" 200 512 \"-\" \"browser-e2e\" www.example.com HIT 0.004 mad1", i % 250 + 1)).collect()
+    (0..n).map(|i| format!("198.51.100.{} - - [25/Nov/2026:06:45:12 +0000] \"GET /{tag}/{i} HTTP/1.1\" 200 512 \"browser-e2e\" hit \"text/html\" \"L1\" 0.000193 \"83\" \"-\" https ES", i % 250 + 1)).collect()
 }
 
 fn tell(stdin: &mut ChildStdin) {

@@ -145,7 +145,7 @@ fn check_templates(files: &BTreeMap<String, Vec<u8>>, password: &str) {
         "ssl_truststore_location => \"/etc/logstash/outflow/truststore.p12\"",
         &format!("ssl_keystore_password => \"{password}\""),
         &format!("ssl_truststore_password => \"{password}\""),
-        "%{HTTPDATE:timestamp}",
+        "%{HTTPDATE:time}",
     ] {
         assert!(logstash.contains(needle), "kafka-logstash.conf lacks {needle}");
     }
@@ -184,7 +184,15 @@ fn check_templates(files: &BTreeMap<String, Vec<u8>>, password: &str) {
     assert!(kcat["group.id"].starts_with("c83_"));
 
     let readme = text("README.txt");
-    for needle in ["c83", "c83_waf", "c83_", "kafka1.cdn.example:9093", "Proc-Type: 4,ENCRYPTED", "same group id"] {
+    for needle in [
+        "c83",
+        "c83_waf",
+        "c83_",
+        "kafka1.cdn.example:9093",
+        "Proc-Type: 4,ENCRYPTED",
+        "same group id",
+        "message-count: ",
+    ] {
         assert!(readme.contains(needle), "README.txt lacks {needle}");
     }
 }

@@ -62,6 +62,7 @@ fn data(name: &str, dir: &Path) -> BundleData {
         password: "Zm9vYmFy-secret".into(),
         filebeat_dir: dir.join("filebeat").display().to_string(),
         logstash_dir: "/etc/logstash/outflow".into(),
+        access_log_format: bundle::AccessLogFormat::Cdn,
     }
 }
 

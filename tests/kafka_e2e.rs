@@ -65,7 +65,7 @@ fn records(tag: &str, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             format!(
-                "203.0.113.{} - - [25/Nov/2026:06:45:12 +0000] \"GET /{tag}/{i} HTTP/1.1\" 200 {} \"-\" \"e2e\" www.example.com HIT 0.004 mad1",
+                "203.0.113.{} - - [25/Nov/2026:06:45:12 +0000] \"GET /{tag}/{i} HTTP/1.1\" 200 {} \"e2e\" hit \"text/html\" \"L1\" 0.000193 \"83\" \"-\" https ES",
                 i % 250 + 1,
                 100 + i
             )

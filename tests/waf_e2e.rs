@@ -3,12 +3,14 @@
 //! (read with read_committed) or in the dead-letter topic with the right reason, with two
 //! workers sharing the group; then a second run survives five `kill -9`s of its worker and still
 //! commits exactly the expected set. Records are identified by the source partition, offset
-//! and message index headers, and by an id and message number inside each record.
+//! and message index headers, and by an id and message number inside each record; each carries
+//! its raw record's message count.
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use outflow::waf::events::modsecurity2_tag;
 use outflow_testkit::{Broker, Process, Tenants, broker_and_server, eventually, outflow_bin};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -31,10 +33,11 @@ const UNKNOWN: i64 = 99;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expect {
     /// `n` split records in `c<tenant>_waf` (the record itself once when `n` is 1 and it had no
-    /// array to split).
+    /// array to split), each with the header `message-count: messages`.
     Split {
         tenant: i64,
         n: usize,
+        messages: usize,
     },
     Dead(&'static str),
 }
@@ -53,14 +56,25 @@ fn message(rid: usize, index: usize, modsec: bool) -> Value {
     }
 }
 
-/// Raw record number `rid`: its key, bytes and what it must become. The mix covers both
-/// shapes with 0–6 messages, records with nothing to split, every dead-letter reason, and
-/// spellings that must survive byte for byte (spacing, escapes, big numbers).
+/// A ModSecurity 2.9 message string; its last tag numbers it.
+fn message_2_9(index: usize) -> String {
+    format!(
+        r#"Warning. Pattern match "(?i)\b(or|and)\b" at ARGS:q. [file "/etc/crs/REQUEST-942.conf"] [id "942100"] [msg "SQL Injection é {index}"] [severity "CRITICAL"] [tag "n/{index}"]"#
+    )
+}
+
+/// Raw record number `rid`: its key, bytes and what it must become. The mix covers the three
+/// shapes (ModSecurity v3 and 2.9, Coraza) with 0–6 messages, records with nothing to split,
+/// every dead-letter reason, and spellings that must survive byte for byte (spacing, escapes,
+/// big numbers).
 fn raw(rid: usize) -> Raw {
     let tenant = ACTIVE[rid % ACTIVE.len()];
     let key = Some(tenant.to_string());
-    let ok =
-        |value: String, n| Raw { key: key.clone(), value: value.into_bytes(), expect: Expect::Split { tenant, n } };
+    let ok = |value: String, n, messages| Raw {
+        key: key.clone(),
+        value: value.into_bytes(),
+        expect: Expect::Split { tenant, n, messages },
+    };
     let messages = |n: usize, modsec: bool| Value::Array((0..n).map(|i| message(rid, i, modsec)).collect()).to_string();
     match rid % 20 {
         k @ 0..=9 => {
@@ -69,15 +83,23 @@ fn raw(rid: usize) -> Raw {
                 r#"{{ "transaction": {{"rid":{rid}, "client_ip":"203.0.113.7","big":1E400,"digits":123456789012345678901234567890, "messages" : {}, "uri":"/a?q=caf\u00e9"}} }}"#,
                 messages(n, true)
             );
-            ok(value, n.max(1))
+            ok(value, n.max(1), n)
         }
         k @ 10..=13 => {
             let n = 1 + (k - 10) + rid % 3;
             let value = format!(r#"{{"transaction":{{"rid":{rid},"id":"x"}},"messages":{}}}"#, messages(n, false));
-            ok(value, n)
+            ok(value, n, n)
         }
-        14 => ok(format!(r#"{{"transaction":{{"rid":{rid},"messages":{}}}}}"#, message(rid, 0, true)), 1),
-        15 => ok(format!(r#"{{"transaction":{{"rid":{rid}}}}}"#), 1),
+        14 => ok(format!(r#"{{"transaction":{{"rid":{rid},"messages":{}}}}}"#, message(rid, 0, true)), 1, 1),
+        15 if (rid / 20) % 2 == 0 => ok(format!(r#"{{"transaction":{{"rid":{rid}}}}}"#), 1, 0),
+        15 => {
+            let n = 1 + rid % 4;
+            let strings = Value::Array((0..n).map(|i| Value::String(message_2_9(i))).collect());
+            let value = format!(
+                r#"{{"transaction":{{"rid":{rid},"remote_address":"203.0.113.7"}},"request":{{"request_line":"GET /?q=1 HTTP/1.1"}},"audit_data":{{"messages":{strings},"engine_mode":"ENABLED"}}}}"#
+            );
+            ok(value, n, n)
+        }
         16 => Raw {
             key,
             value: format!(r#"{{"transaction":{{"rid":{rid},"messages":[{{}},]}}}}"#).into_bytes(),
@@ -250,6 +272,7 @@ async fn wait_committed(broker: &Broker, timeout: Duration) {
 struct Output {
     source: (i32, i64),
     index: Option<usize>,
+    count: Option<usize>,
     reason: Option<String>,
     value: Vec<u8>,
 }
@@ -290,6 +313,7 @@ fn read_all(broker: &Broker, topic: &str) -> Vec<Output> {
                         header(&m, "source-offset").unwrap().parse().unwrap(),
                     ),
                     index: header(&m, "message-index").map(|i| i.parse().unwrap()),
+                    count: header(&m, "message-count").map(|c| c.parse().unwrap()),
                     reason: header(&m, "reason"),
                     value: m.payload().unwrap_or_default().to_vec(),
                 });
@@ -315,6 +339,9 @@ fn verify(broker: &Broker, n: usize) {
             // The source headers name the record the output came from.
             assert_eq!(o.source.0 as usize, rid % RAW_PARTITIONS as usize);
             let index = o.index.expect("message-index header");
+            if let Expect::Split { messages, .. } = expected[rid] {
+                assert_eq!(o.count, Some(messages), "message-count of record {rid}");
+            }
             let split = value
                 .pointer("/transaction/messages")
                 .filter(|m| m.is_object())
@@ -323,13 +350,17 @@ fn verify(broker: &Broker, n: usize) {
                 let n = m.pointer("/details/n").or(m.pointer("/data/n")).and_then(Value::as_u64).unwrap() as usize;
                 assert_eq!(n, index, "message {index} of record {rid} is its {index}th message");
             }
+            if let Some(text) = value.pointer("/audit_data/messages").and_then(Value::as_str) {
+                let n = modsecurity2_tag(text, "tag").expect("the n/<index> tag");
+                assert_eq!(n, format!("n/{index}"), "2.9 message {index} of record {rid} is its {index}th message");
+            }
             by_rid.entry(rid).or_default().push(index);
         }
         let want: BTreeMap<usize, usize> = expected
             .iter()
             .enumerate()
             .filter_map(|(rid, e)| match e {
-                Expect::Split { tenant: t, n } if *t == tenant => Some((rid, *n)),
+                Expect::Split { tenant: t, n, .. } if *t == tenant => Some((rid, *n)),
                 _ => None,
             })
             .collect();

@@ -91,10 +91,11 @@ fn passthrough(env: &BTreeMap<String, String>, round: usize, total: u64) {
                 producer.begin_transaction().unwrap();
             }
             let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
-            let headers = OwnedHeaders::new_with_capacity(3)
+            let headers = OwnedHeaders::new_with_capacity(4)
                 .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
                 .insert(Header { key: "source-offset", value: Some(offset.as_str()) })
-                .insert(Header { key: "message-index", value: Some("0") });
+                .insert(Header { key: "message-index", value: Some("0") })
+                .insert(Header { key: "message-count", value: Some("1") });
             let record = BaseRecord::<[u8], [u8]>::to("bench.passthrough")
                 .payload(message.payload().unwrap_or_default())
                 .headers(headers);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::bundle::AccessLogFormat;
 use crate::pki::KeyAlgorithm;
 
 /// Everything `outflow serve` and the admin commands need. Every field has a default, so
@@ -198,6 +199,9 @@ pub struct BundleConfig {
     pub logstash_dir: String,
     /// PBKDF2 iterations protecting the key PEM and the PKCS#12 files.
     pub pbkdf2_iterations: u32,
+    /// The line format of the access logs in `c<N>`: what the bundle's Logstash grok parses
+    /// and README.txt describes (`OUTFLOW_ACCESS_LOG_FORMAT`).
+    pub access_log_format: AccessLogFormat,
 }
 
 impl Default for Config {
@@ -242,6 +246,7 @@ impl Default for BundleConfig {
             filebeat_dir: "/etc/filebeat/outflow".into(),
             logstash_dir: "/etc/logstash/outflow".into(),
             pbkdf2_iterations: 10_000,
+            access_log_format: AccessLogFormat::Cdn,
         }
     }
 }
@@ -340,6 +345,9 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_CREDENTIAL_KEY_ALGORITHM") {
             self.credentials.key_algorithm = parse("OUTFLOW_CREDENTIAL_KEY_ALGORITHM", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_ACCESS_LOG_FORMAT") {
+            self.bundle.access_log_format = parse("OUTFLOW_ACCESS_LOG_FORMAT", v)?;
         }
         if let Some(v) = var("OUTFLOW_KAFKA_BOOTSTRAP") {
             self.kafka.bootstrap = Some(v).filter(|v| !v.is_empty());
@@ -486,6 +494,7 @@ mod tests {
                 "OUTFLOW_BROKERS" => Some("k1:9093, k2:9093".into()),
                 "OUTFLOW_CA_KEY_ALGORITHM" => Some("rsa-3072".into()),
                 "OUTFLOW_MAX_CONCURRENT_CHECKS" => Some("16".into()),
+                "OUTFLOW_ACCESS_LOG_FORMAT" => Some("combined_extended".into()),
                 _ => None,
             })
             .unwrap();
@@ -493,6 +502,7 @@ mod tests {
         assert_eq!(config.brokers, ["k1:9093", "k2:9093"]);
         assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa3072);
         assert_eq!(config.max_concurrent_checks, 16);
+        assert_eq!(config.bundle.access_log_format, AccessLogFormat::CombinedExtended);
         config.validate().unwrap();
     }
 
@@ -503,6 +513,23 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.database_url(), "sqlite://./data/outflow.db");
+        assert_eq!(config.bundle.access_log_format, AccessLogFormat::Cdn);
+    }
+
+    #[test]
+    fn unknown_access_log_formats_are_refused_naming_the_known_ones() {
+        let config: Config = toml::from_str("[bundle]\naccess_log_format = \"combined_extended\"\n").unwrap();
+        assert_eq!(config.bundle.access_log_format, AccessLogFormat::CombinedExtended);
+        let err = toml::from_str::<Config>("[bundle]\naccess_log_format = \"apache\"\n").unwrap_err().to_string();
+        assert!(err.contains("unknown access-log format \"apache\"; use one of cdn, combined_extended"), "{err}");
+        let err = Config::default()
+            .apply_env(|name| (name == "OUTFLOW_ACCESS_LOG_FORMAT").then(|| "CDN".into()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "OUTFLOW_ACCESS_LOG_FORMAT=\"CDN\": unknown access-log format \"CDN\"; use one of cdn, combined_extended"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ BUNDLE_DIR = os.path.dirname(os.path.abspath(__file__))
 # --- Settings (prefilled for tenant {{ b.tenant_id }}) --------------------------------
 TENANT = {{ b.tenant_label()|py }}
 BOOTSTRAP_SERVERS = {{ b.brokers_csv()|py }}
+# Records are access-log lines in the {{ b.access_log_format|line }} format (fields: README.txt).
 TOPIC = {{ b.topic|py }}
 # Consumers with the same group id share the partitions; the id must start with {{ b.group_prefix|py }}.
 GROUP_ID = {{ b.group_python|py }}

@@ -1,6 +1,7 @@
 //! The download zip: a tenant's credential in every format its consumers need, plus
 //! ready-to-run Filebeat, Logstash, Python and kcat configurations prefilled with its data.
 
+pub mod access_log;
 pub mod escape;
 
 use std::io::{Cursor, Write};
@@ -22,6 +23,7 @@ use crate::store::Store;
 use crate::tenants::credentials::{self, CredentialSecrets};
 use crate::tenants::{TenantId, streaming};
 
+pub use self::access_log::AccessLogFormat;
 // The templates' custom filters (`py`, `yaml`, `logstash`, `props`, `line`) resolve here.
 use self::escape::filters;
 
@@ -49,6 +51,8 @@ pub struct BundleData {
     pub password: String,
     pub filebeat_dir: String,
     pub logstash_dir: String,
+    /// The line format of `topic`'s records, which the Logstash grok parses.
+    pub access_log_format: AccessLogFormat,
 }
 
 impl BundleData {
@@ -82,6 +86,7 @@ impl BundleData {
             password: secrets.password.clone(),
             filebeat_dir: config.filebeat_dir.clone(),
             logstash_dir: config.logstash_dir.clone(),
+            access_log_format: config.access_log_format,
             topic: t,
         }
     }

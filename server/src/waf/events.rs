@@ -1,5 +1,5 @@
-//! WAF events a person can read: the fields of one split record (ModSecurity v3 or Coraza) for
-//! the Streaming tab's table — client, rule, severity, message, request and host — and the
+//! WAF events a person can read: the fields of one split record (ModSecurity v3 or 2.9, Coraza)
+//! for the Streaming tab's table — client, rule, severity, message, request and host — and the
 //! severity of each message for the summary.
 
 use serde::Serialize;
@@ -48,22 +48,50 @@ pub fn severity_word(v: &Value) -> Option<String> {
     }
 }
 
-/// The messages of a record: ModSecurity v3 `.transaction.messages`, Coraza `.messages`; an
-/// object (split) or an array (unsplit).
+/// The messages of a record: ModSecurity v3 `.transaction.messages`, ModSecurity 2.9
+/// `.audit_data.messages` (strings), Coraza `.messages`; one message (split) or an array
+/// (unsplit).
 fn messages(record: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
-    for v in [record.pointer("/transaction/messages"), record.get("messages")].into_iter().flatten() {
+    let holders =
+        [record.pointer("/transaction/messages"), record.pointer("/audit_data/messages"), record.get("messages")];
+    for v in holders.into_iter().flatten() {
         match v {
             Value::Array(items) => out.extend(items.iter()),
-            Value::Object(_) => out.push(v),
+            Value::Object(_) | Value::String(_) => out.push(v),
             _ => {}
         }
     }
     out
 }
 
-/// Rule id, severity and message text of one message, in either shape.
+/// The value of tag `[name "value"]` in a ModSecurity 2.9 message string, e.g. `id` of
+/// `Warning. Pattern match ... [id "942100"] [msg "SQL Injection"]`. Tags come after the free
+/// text, so the last one counts; `\"` and `\\` in a value are ModSecurity's escapes.
+pub fn modsecurity2_tag(message: &str, name: &str) -> Option<String> {
+    let opening = format!("[{name} \"");
+    let start = message.rfind(&opening)? + opening.len();
+    let mut value = String::new();
+    let mut chars = message[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                escaped @ ('"' | '\\') => value.push(escaped),
+                other => value.extend(['\\', other]),
+            },
+            '"' => return Some(value),
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// Rule id, severity and message text of one message, in any of the shapes.
 fn message_fields(m: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    if let Value::String(text) = m {
+        let severity = modsecurity2_tag(text, "severity").and_then(|s| severity_word(&Value::String(s)));
+        return (modsecurity2_tag(text, "id"), severity, modsecurity2_tag(text, "msg"));
+    }
     let rule = m.pointer("/details/ruleId").or_else(|| m.pointer("/data/id")).and_then(text);
     let severity = m.pointer("/details/severity").or_else(|| m.pointer("/data/severity")).and_then(severity_word);
     let message = m.get("message").and_then(text).or_else(|| m.pointer("/data/msg").and_then(text));
@@ -139,5 +167,19 @@ mod tests {
         assert_eq!(severities(&record), ["WARNING", "CRITICAL"]);
         assert_eq!(severity_word(&json!(9)), None);
         assert_eq!(event(&json!("not an object")), WafEvent::default());
+    }
+
+    #[test]
+    fn a_split_modsecurity_2_9_record_reads_its_message_string_tags() {
+        let text = r#"Warning. Pattern match "(?i)\\b(or|and)\\b" at ARGS:q. [file "/etc/crs/REQUEST-942.conf"] [line "45"] [id "942100"] [msg "SQL Injection Attack Detected via \"libinjection\""] [data "Matched Data: [id \"1\"] found"] [severity "CRITICAL"] [tag "attack-sqli"]"#;
+        let record = json!({"transaction": {"remote_address": "203.0.113.7"}, "audit_data": {"messages": text}});
+        let e = event(&record);
+        assert_eq!(e.rule_id.as_deref(), Some("942100"));
+        assert_eq!(e.severity.as_deref(), Some("CRITICAL"));
+        assert_eq!(e.message.as_deref(), Some("SQL Injection Attack Detected via \"libinjection\""));
+        let unsplit = json!({"audit_data": {"messages": [text, "Access denied with code 403. [id \"949110\"] [severity \"2\"]"]}});
+        assert_eq!(severities(&unsplit), ["CRITICAL", "CRITICAL"]);
+        assert_eq!(modsecurity2_tag("[msg \"unterminated", "msg"), None);
+        assert_eq!(modsecurity2_tag("no tags", "id"), None);
     }
 }

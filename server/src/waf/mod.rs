@@ -9,4 +9,4 @@ pub mod split;
 pub mod summary;
 pub mod worker;
 
-pub use split::{Limits, Plan, Shape, SplitError, Splitter};
+pub use split::{Limits, Part, Plan, Shape, SplitError, Splitter};

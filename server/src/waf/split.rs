@@ -7,9 +7,11 @@
 //! the whole record has been validated: an error never comes with partial output.
 //!
 //! Which `messages` counts: `.transaction.messages` (ModSecurity v3) when the record has a
-//! `transaction` object holding `messages`, otherwise the top-level `.messages` (Coraza). With
-//! duplicate keys the last one counts, as serde_json reads them (keys are compared after
-//! unescaping, so `"messag\u0065s"` is `messages` too).
+//! `transaction` object holding `messages`, otherwise `.audit_data.messages` (ModSecurity 2.9,
+//! `SecAuditLogFormat JSON`, whose messages are strings) when it has an `audit_data` object
+//! holding `messages`, otherwise the top-level `.messages` (Coraza). With duplicate keys the last
+//! one counts, as serde_json reads them (keys are compared after unescaping, so
+//! `"messag\u0065s"` is `messages` too).
 //!
 //! Nesting depth is tracked with an explicit stack, never recursion, so depth is bounded only by
 //! the size limit.
@@ -78,10 +80,21 @@ impl std::error::Error for SplitError {}
 /// Which format the messages array was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
-    /// `.transaction.messages[]`
+    /// `.transaction.messages[]` (ModSecurity v3)
     ModSecurity,
+    /// `.audit_data.messages[]`, an array of strings (ModSecurity 2.9)
+    ModSecurity2,
     /// top-level `.messages[]`
     Coraza,
+}
+
+impl Shape {
+    /// In the order the shapes are chosen when a record has several `messages` keys.
+    const BY_PRIORITY: [Shape; 3] = [Shape::ModSecurity, Shape::ModSecurity2, Shape::Coraza];
+
+    fn slot(self) -> usize {
+        self as usize
+    }
 }
 
 /// The result of scanning one record: where its messages array is, if it has one to split.
@@ -92,6 +105,18 @@ pub struct Plan {
     pub array: Option<(Shape, usize, usize)>,
     /// Element spans inside the array, in order.
     pub elements: Vec<(usize, usize)>,
+    /// How many messages the record holds: see [`Part::count`].
+    pub count: usize,
+}
+
+/// Where one output record stands among its raw record's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// 0-based position of the message this record holds; 0 for a record passed through.
+    pub index: usize,
+    /// Messages in the raw record: the array's length, 0 when it has none (no `messages`,
+    /// `null` or an empty array), 1 when `messages` is a single value (a record already split).
+    pub count: usize,
 }
 
 /// Splits records, reusing its buffers from one record to the next.
@@ -107,29 +132,30 @@ impl Splitter {
         Self { limits, scratch: Scratch::default(), out: Vec::new() }
     }
 
-    /// Validates `input` and calls `emit(index, record)` for each output record, in order.
+    /// Validates `input` and calls `emit(part, record)` for each output record, in order.
     /// Returns how many records were emitted; on error nothing has been emitted.
-    pub fn split(&mut self, input: &[u8], mut emit: impl FnMut(usize, &[u8])) -> Result<usize, SplitError> {
+    pub fn split(&mut self, input: &[u8], mut emit: impl FnMut(Part, &[u8])) -> Result<usize, SplitError> {
         let Some((_, start, end)) = self.scan(input)? else {
-            emit(0, input);
+            emit(Part { index: 0, count: self.scratch.count }, input);
             return Ok(1);
         };
         let (prefix, suffix) = (&input[..start], &input[end..]);
+        let count = self.scratch.elements.len();
         for (index, &(s, e)) in self.scratch.elements.iter().enumerate() {
             self.out.clear();
             self.out.extend_from_slice(prefix);
             self.out.extend_from_slice(&input[s..e]);
             self.out.extend_from_slice(suffix);
-            emit(index, &self.out);
+            emit(Part { index, count }, &self.out);
         }
-        Ok(self.scratch.elements.len())
+        Ok(count)
     }
 
     /// Scans `input` and says where its messages array is, without producing output.
     pub fn plan(&mut self, input: &[u8]) -> Result<Plan, SplitError> {
         let array = self.scan(input)?;
         let elements = if array.is_some() { self.scratch.elements.clone() } else { Vec::new() };
-        Ok(Plan { array, elements })
+        Ok(Plan { array, elements, count: self.scratch.count })
     }
 
     /// Validates `input`, leaving the chosen array's element spans in the scratch space.
@@ -154,12 +180,12 @@ struct Scratch {
     stack: Vec<Frame>,
     /// Element spans of the chosen array (filled from the candidate lists at the end).
     elements: Vec<(usize, usize)>,
-    /// Elements of the latest Coraza and ModSecurity candidate arrays.
-    coraza: Vec<(usize, usize)>,
-    modsec: Vec<(usize, usize)>,
-    /// The latest value of each candidate `messages` key.
-    coraza_span: Candidate,
-    modsec_span: Candidate,
+    /// The chosen `messages` value's message count (see [`Part::count`]).
+    count: usize,
+    /// Elements of the latest candidate array of each shape (indexed by [`Shape::slot`]).
+    candidates: [Vec<(usize, usize)>; 3],
+    /// The latest value of each shape's candidate `messages` key.
+    spans: [Candidate; 3],
     /// Unescaped key, for the rare keys written with escapes.
     key: Vec<u8>,
 }
@@ -171,6 +197,8 @@ enum Role {
     Top,
     /// The value of the top-level `transaction` key.
     Transaction,
+    /// The value of the top-level `audit_data` key.
+    AuditData,
     /// A candidate messages array.
     Messages(Shape),
     /// A `messages` value that is an object: it passes through, but still replaces an earlier
@@ -193,7 +221,9 @@ enum Slot {
     Plain,
     /// Value of a top-level key `transaction`.
     Transaction,
-    /// Value of a `messages` key in the top object or the transaction object.
+    /// Value of a top-level key `audit_data`.
+    AuditData,
+    /// Value of a `messages` key in the top, transaction or audit_data object.
     Messages(Shape),
     /// Element of a candidate messages array.
     Element(Shape),
@@ -213,11 +243,10 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
         return Err(SplitError::InvalidUtf8 { at: e.valid_up_to() });
     }
     s.stack.clear();
-    s.coraza.clear();
-    s.modsec.clear();
+    s.candidates.iter_mut().for_each(Vec::clear);
     s.elements.clear();
-    s.coraza_span = None;
-    s.modsec_span = None;
+    s.count = 0;
+    s.spans = [None; 3];
     let mut i = skip_ws(b, 0);
     if i == b.len() {
         return Err(if b.is_empty() { SplitError::Empty } else { json_err(i, "a value") });
@@ -242,6 +271,7 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
                 let role = match slot {
                     _ if s.stack.is_empty() => Role::Top,
                     Slot::Transaction if object => Role::Transaction,
+                    Slot::AuditData if object => Role::AuditData,
                     Slot::Messages(shape) if !object => Role::Messages(shape),
                     Slot::Messages(shape) => Role::MessagesObject(shape),
                     _ => Role::Other,
@@ -249,10 +279,7 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
                 if let Slot::Messages(shape) = slot
                     && !object
                 {
-                    match shape {
-                        Shape::Coraza => s.coraza.clear(),
-                        Shape::ModSecurity => s.modsec.clear(),
-                    }
+                    s.candidates[shape.slot()].clear();
                 }
                 s.stack.push(Frame { object, role, start: value_start });
                 i = skip_ws(b, i + 1);
@@ -305,13 +332,9 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
         loop {
             // Record the value that ended at `end`, according to the slot it filled.
             match ended_slot {
-                Slot::Messages(Shape::Coraza) => s.coraza_span = Some((ended_start, end, b[ended_start] == b'[')),
-                Slot::Messages(Shape::ModSecurity) => {
-                    s.modsec_span = Some((ended_start, end, b[ended_start] == b'['));
-                }
-                Slot::Element(Shape::Coraza) => s.coraza.push((ended_start, end)),
-                Slot::Element(Shape::ModSecurity) => s.modsec.push((ended_start, end)),
-                Slot::Plain | Slot::Transaction => {}
+                Slot::Messages(shape) => s.spans[shape.slot()] = Some((ended_start, end, b[ended_start] == b'[')),
+                Slot::Element(shape) => s.candidates[shape.slot()].push((ended_start, end)),
+                Slot::Plain | Slot::Transaction | Slot::AuditData => {}
             }
             let Some(parent) = s.stack.last().copied() else {
                 // The top-level object is complete: only whitespace may follow.
@@ -354,24 +377,23 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
             }
         }
     }
-    let chosen = match (s.modsec_span, s.coraza_span) {
-        (Some(m), _) => Some((Shape::ModSecurity, m)),
-        (None, Some(c)) => Some((Shape::Coraza, c)),
-        (None, None) => None,
-    };
+    let chosen = Shape::BY_PRIORITY.into_iter().find_map(|shape| Some((shape, s.spans[shape.slot()]?)));
     match chosen {
         Some((shape, (start, end, true))) => {
-            let elements = match shape {
-                Shape::ModSecurity => &s.modsec,
-                Shape::Coraza => &s.coraza,
-            };
+            let elements = &s.candidates[shape.slot()];
+            s.count = elements.len();
             if elements.is_empty() {
                 return Ok(None);
             }
             s.elements.extend_from_slice(elements);
             Ok(Some((shape, start, end)))
         }
-        _ => Ok(None),
+        // A single message (an object, or a 2.9 string) counts one; `null` none.
+        Some((_, (start, _, false))) => {
+            s.count = usize::from(b[start] != b'n');
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 
@@ -380,6 +402,7 @@ fn slot_of(role: Role, parent: Option<Role>) -> Slot {
     match (role, parent) {
         (Role::Messages(shape) | Role::MessagesObject(shape), _) => Slot::Messages(shape),
         (Role::Transaction, _) => Slot::Transaction,
+        (Role::AuditData, _) => Slot::AuditData,
         (_, Some(Role::Messages(shape))) => Slot::Element(shape),
         _ => Slot::Plain,
     }
@@ -395,7 +418,7 @@ fn read_key(b: &[u8], i: &mut usize, s: &mut Scratch) -> Result<Slot, SplitError
     let end = scan_string(b, start + 1)?;
     let role = s.stack.last().map(|f| f.role);
     let slot = match role {
-        Some(Role::Top) | Some(Role::Transaction) => {
+        Some(Role::Top) | Some(Role::Transaction) | Some(Role::AuditData) => {
             let raw = &b[start + 1..end - 1];
             let key: &[u8] = if raw.contains(&b'\\') {
                 unescape(raw, &mut s.key);
@@ -405,17 +428,25 @@ fn read_key(b: &[u8], i: &mut usize, s: &mut Scratch) -> Result<Slot, SplitError
             };
             match (role, key) {
                 (Some(Role::Top), b"transaction") => Slot::Transaction,
+                (Some(Role::Top), b"audit_data") => Slot::AuditData,
                 (Some(Role::Top), b"messages") => Slot::Messages(Shape::Coraza),
                 (Some(Role::Transaction), b"messages") => Slot::Messages(Shape::ModSecurity),
+                (Some(Role::AuditData), b"messages") => Slot::Messages(Shape::ModSecurity2),
                 _ => Slot::Plain,
             }
         }
         _ => Slot::Plain,
     };
-    if slot == Slot::Transaction {
-        // A later duplicate `transaction` (object or not) replaces the earlier one's messages.
-        s.modsec.clear();
-        s.modsec_span = None;
+    // A later duplicate `transaction` or `audit_data` (object or not) replaces the earlier
+    // one's messages.
+    let replaced = match slot {
+        Slot::Transaction => Some(Shape::ModSecurity),
+        Slot::AuditData => Some(Shape::ModSecurity2),
+        _ => None,
+    };
+    if let Some(shape) = replaced {
+        s.candidates[shape.slot()].clear();
+        s.spans[shape.slot()] = None;
     }
     let mut j = skip_ws(b, end);
     if j >= b.len() || b[j] != b':' {

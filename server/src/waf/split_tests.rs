@@ -11,15 +11,25 @@ fn split_all(input: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
 }
 
 fn split_with(limits: Limits, input: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
+    split_counted(limits, input).map(|(records, _)| records)
+}
+
+/// The records and the message count every one of them carried.
+fn split_counted(limits: Limits, input: &[u8]) -> Result<(Vec<Vec<u8>>, usize), SplitError> {
     let mut out = Vec::new();
-    let n = Splitter::new(limits).split(input, |i, r| {
-        assert_eq!(i, out.len(), "indexes count up from 0");
+    let mut counts = Vec::new();
+    let n = Splitter::new(limits).split(input, |part, r| {
+        assert_eq!(part.index, out.len(), "indexes count up from 0");
+        counts.push(part.count);
         out.push(r.to_vec());
     });
     match n {
         Ok(n) => {
             assert_eq!(n, out.len());
-            Ok(out)
+            assert!(counts.iter().all(|&c| c == counts[0]), "one count per raw record: {counts:?}");
+            let count = counts[0];
+            assert!(count == out.len() || (out.len() == 1 && count <= 1), "{count} messages, {} records", out.len());
+            Ok((out, count))
         }
         Err(e) => {
             assert!(out.is_empty(), "an error must come with no output, got {} records", out.len());
@@ -30,6 +40,10 @@ fn split_with(limits: Limits, input: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> 
 
 fn texts(records: Vec<Vec<u8>>) -> Vec<String> {
     records.into_iter().map(|r| String::from_utf8(r).unwrap()).collect()
+}
+
+fn count(input: &[u8]) -> usize {
+    split_counted(Limits::default(), input).unwrap().1
 }
 
 fn reason(input: &[u8]) -> &'static str {
@@ -60,6 +74,68 @@ fn coraza_record_splits_on_the_top_level_messages() {
     );
     let plan = Splitter::new(Limits::default()).plan(input).unwrap();
     assert_eq!(plan.array.map(|(shape, ..)| shape), Some(Shape::Coraza));
+}
+
+#[test]
+fn modsecurity_2_9_record_splits_on_audit_data_messages_one_string_each() {
+    let input = br#"{"transaction":{"time":"14/Sep/2020:12:44:19 +0000","remote_address":"203.0.113.7"},"request":{"request_line":"GET /?q=1 HTTP/1.1"},"audit_data":{"messages":["Warning. Pattern match [id \"942100\"] [msg \"SQL Injection\"] [severity \"CRITICAL\"]","Access denied with code 403 (phase 2). [id \"949110\"]"],"engine_mode":"ENABLED"}}"#;
+    assert_eq!(
+        texts(split_all(input).unwrap()),
+        [
+            r#"{"transaction":{"time":"14/Sep/2020:12:44:19 +0000","remote_address":"203.0.113.7"},"request":{"request_line":"GET /?q=1 HTTP/1.1"},"audit_data":{"messages":"Warning. Pattern match [id \"942100\"] [msg \"SQL Injection\"] [severity \"CRITICAL\"]","engine_mode":"ENABLED"}}"#,
+            r#"{"transaction":{"time":"14/Sep/2020:12:44:19 +0000","remote_address":"203.0.113.7"},"request":{"request_line":"GET /?q=1 HTTP/1.1"},"audit_data":{"messages":"Access denied with code 403 (phase 2). [id \"949110\"]","engine_mode":"ENABLED"}}"#,
+        ]
+    );
+    assert_eq!(count(input), 2);
+    let plan = Splitter::new(Limits::default()).plan(input).unwrap();
+    assert_eq!(plan.array.map(|(shape, ..)| shape), Some(Shape::ModSecurity2));
+    assert_eq!(plan.count, 2);
+}
+
+#[test]
+fn the_shapes_are_chosen_in_order_v3_then_2_9_then_coraza() {
+    let input = br#"{"messages":[1],"audit_data":{"messages":["a","b"]},"transaction":{"messages":[{"m":1}]}}"#;
+    assert_eq!(
+        texts(split_all(input).unwrap()),
+        [r#"{"messages":[1],"audit_data":{"messages":["a","b"]},"transaction":{"messages":{"m":1}}}"#]
+    );
+    let input = br#"{"messages":[1],"audit_data":{"messages":["a","b"]},"transaction":{"id":"x"}}"#;
+    assert_eq!(
+        texts(split_all(input).unwrap()),
+        [
+            r#"{"messages":[1],"audit_data":{"messages":"a"},"transaction":{"id":"x"}}"#,
+            r#"{"messages":[1],"audit_data":{"messages":"b"},"transaction":{"id":"x"}}"#,
+        ]
+    );
+    // `messages` elsewhere under audit_data, or audit_data not an object, is not a 2.9 array.
+    for input in [
+        &br#"{"audit_data":{"action":{"messages":["a"]}},"messages":[1,2]}"#[..],
+        br#"{"audit_data":["messages"],"messages":[1,2]}"#,
+    ] {
+        assert_eq!(split_all(input).unwrap().len(), 2, "{}", String::from_utf8_lossy(input));
+    }
+    // A later duplicate audit_data without messages drops the earlier one's array.
+    let input = br#"{"audit_data":{"messages":["a","b"]},"audit_data":{"engine_mode":"ENABLED"}}"#;
+    assert_eq!(split_all(input).unwrap(), [input.to_vec()]);
+    assert_eq!(count(input), 0);
+}
+
+#[test]
+fn every_record_carries_the_message_count_of_its_raw_record() {
+    assert_eq!(count(br#"{"transaction":{"messages":[{"a":1},{"b":2},{"c":3}]}}"#), 3);
+    assert_eq!(count(br#"{"messages":[{"a":1}]}"#), 1);
+    for none in [
+        &br#"{"transaction":{"messages":[]}}"#[..],
+        br#"{"audit_data":{"messages":[]}}"#,
+        br#"{"messages":null}"#,
+        br#"{"transaction":{"id":1}}"#,
+        br#"{}"#,
+    ] {
+        assert_eq!(count(none), 0, "{}", String::from_utf8_lossy(none));
+    }
+    // A record that already holds one message (split before) says so.
+    assert_eq!(count(br#"{"transaction":{"messages":{"message":"one"}}}"#), 1);
+    assert_eq!(count(br#"{"audit_data":{"messages":"Warning. [id \"1\"]"}}"#), 1);
 }
 
 #[test]
@@ -220,18 +296,26 @@ fn the_splitter_is_reusable_across_records() {
 }
 
 /// The straightforward implementation the kernel must agree with: parse into a
-/// serde_json::Value, replace the array by each element. `None` when it refuses the record.
-fn reference(input: &[u8]) -> Option<Vec<Value>> {
+/// serde_json::Value, replace the array by each element. `None` when it refuses the record;
+/// otherwise the records and the raw record's message count.
+fn reference(input: &[u8]) -> Option<(Vec<Value>, usize)> {
     let value: Value = serde_json::from_slice(input).ok()?;
     value.as_object()?;
-    let (path, array) = match value.get("transaction").and_then(|t| t.get("messages")) {
-        Some(m) => ("/transaction/messages", m),
-        None => match value.get("messages") {
-            Some(m) => ("/messages", m),
-            None => return Some(vec![value]),
-        },
+    let candidates =
+        [("/transaction/messages", "transaction"), ("/audit_data/messages", "audit_data"), ("/messages", "")];
+    let found = candidates.iter().find_map(|&(path, holder)| {
+        let holder = if holder.is_empty() { Some(&value) } else { value.get(holder) };
+        Some((path, holder?.get("messages")?))
+    });
+    let Some((path, array)) = found else {
+        return Some((vec![value], 0));
     };
-    match array.as_array() {
+    let count = match array {
+        Value::Array(items) => items.len(),
+        Value::Null => 0,
+        _ => 1,
+    };
+    let records = match array.as_array() {
         Some(items) if !items.is_empty() => Some(
             items
                 .iter()
@@ -243,7 +327,8 @@ fn reference(input: &[u8]) -> Option<Vec<Value>> {
                 .collect(),
         ),
         _ => Some(vec![value]),
-    }
+    };
+    records.map(|r| (r, count))
 }
 
 /// A small deterministic generator (splitmix64), seeded by proptest.
@@ -347,6 +432,16 @@ impl Gen {
             .collect();
         format!("{{{}{}}}", body.join(","), self.ws())
     }
+    /// A ModSecurity 2.9 message: one string with the rule's tags.
+    fn message_2_9(&mut self) -> String {
+        let body = self.string();
+        let body = &body[1..body.len() - 1];
+        format!(
+            "\"Warning. Pattern match {body} [file \\\"/etc/crs/rules.conf\\\"] [id \\\"{}\\\"] [msg \\\"{body}\\\"] [severity \\\"{}\\\"]\"",
+            900_000 + self.below(99_999),
+            self.pick(&["CRITICAL", "WARNING", "NOTICE"])
+        )
+    }
     fn message(&mut self, modsec: bool) -> String {
         if modsec {
             let fixed = [
@@ -364,32 +459,45 @@ impl Gen {
             self.object(2, &[("message", message), ("data", data)])
         }
     }
-    /// The messages value: 0–6 messages, sometimes an object, null, or absent (`None`).
-    fn messages(&mut self, modsec: bool) -> Option<String> {
+    fn message_of(&mut self, shape: Shape) -> String {
+        match shape {
+            Shape::ModSecurity => self.message(true),
+            Shape::ModSecurity2 => self.message_2_9(),
+            Shape::Coraza => self.message(false),
+        }
+    }
+    /// The messages value: 0–6 messages, sometimes a single one, null, or absent (`None`).
+    fn messages(&mut self, shape: Shape) -> Option<String> {
         match self.below(10) {
             0 => None,
-            1 => Some(self.message(modsec)),
+            1 => Some(self.message_of(shape)),
             2 => Some("null".to_owned()),
             _ => {
                 let n = self.below(7);
                 let items: Vec<String> =
-                    (0..n).map(|_| format!("{}{}{}", self.ws(), self.message(modsec), self.ws())).collect();
+                    (0..n).map(|_| format!("{}{}{}", self.ws(), self.message_of(shape), self.ws())).collect();
                 Some(format!("[{}{}]", items.join(","), self.ws()))
             }
         }
     }
     fn record(&mut self) -> String {
-        let modsec = self.below(2) == 0;
-        let messages = self.messages(modsec);
+        let shape = Shape::BY_PRIORITY[self.below(3)];
+        let messages = self.messages(shape);
         let mut fixed_tx = Vec::new();
+        let mut fixed_audit = Vec::new();
         let mut fixed_top = Vec::new();
-        match (modsec, messages) {
-            (true, Some(m)) => fixed_tx.push(("messages", m)),
-            (false, Some(m)) => fixed_top.push(("messages", m)),
+        match (shape, messages) {
+            (Shape::ModSecurity, Some(m)) => fixed_tx.push(("messages", m)),
+            (Shape::ModSecurity2, Some(m)) => fixed_audit.push(("messages", m)),
+            (Shape::Coraza, Some(m)) => fixed_top.push(("messages", m)),
             _ => {}
         }
         let transaction = self.object(1, &fixed_tx);
         fixed_top.push(("transaction", transaction));
+        if shape == Shape::ModSecurity2 || self.below(4) == 0 {
+            let audit_data = self.object(1, &fixed_audit);
+            fixed_top.push(("audit_data", audit_data));
+        }
         if self.below(8) == 0 {
             // An earlier duplicate that the later key overrides.
             fixed_top.insert(0, ("messages", self.array(2)));
@@ -406,10 +514,12 @@ proptest! {
         let input = Gen(seed).record();
         let expected = reference(input.as_bytes());
         prop_assert!(expected.is_some(), "generated records are valid: {}", input);
-        let expected = expected.unwrap();
+        let (expected, count) = expected.unwrap();
         let plan = Splitter::new(Limits::default()).plan(input.as_bytes()).unwrap();
-        let got = split_all(input.as_bytes()).unwrap();
+        let (got, got_count) = split_counted(Limits::default(), input.as_bytes()).unwrap();
         prop_assert_eq!(got.len(), expected.len(), "{}", input);
+        prop_assert_eq!(got_count, count, "message count of {}", input);
+        prop_assert_eq!(plan.count, count);
         for (record, want) in got.iter().zip(&expected) {
             let parsed: Value = serde_json::from_slice(record).unwrap();
             prop_assert_eq!(&parsed, want, "{}", input);
@@ -429,11 +539,11 @@ proptest! {
         let mut broken = input.clone();
         let at = cut % broken.len();
         if byte % 2 == 0 { broken.truncate(at) } else { broken[at] = byte }
-        let ours = split_all(&broken);
+        let ours = split_counted(Limits::default(), &broken);
         match reference(&broken) {
-            Some(expected) => {
+            Some((expected, count)) => {
                 let got = ours.map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&broken)));
-                prop_assert_eq!(got.map(|g| g.len()), Ok(expected.len()));
+                prop_assert_eq!(got.map(|(g, c)| (g.len(), c)), Ok((expected.len(), count)));
             }
             None => prop_assert!(ours.is_err(), "accepted what serde_json refuses: {}", String::from_utf8_lossy(&broken)),
         }

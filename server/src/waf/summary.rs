@@ -1,5 +1,5 @@
 //! What the WAF topic holds, summarised for the Streaming tab: rule ids and client addresses
-//! of split records (ModSecurity v3 and Coraza shapes), counted.
+//! of split records (ModSecurity v3, ModSecurity 2.9 and Coraza shapes), counted.
 
 use std::collections::HashMap;
 
@@ -66,8 +66,9 @@ pub fn summarize_facts<'a>(facts: impl IntoIterator<Item = &'a Facts>) -> WafSum
 }
 
 /// The WAF rule id and client address of one split record: ModSecurity v3
-/// (`.transaction.messages.details.ruleId`, `.transaction.client_ip`) or Coraza
-/// (`.messages.data.id`, `.transaction.client_ip`). Arrays (unsplit records) count each message.
+/// (`.transaction.messages.details.ruleId`, `.transaction.client_ip`), ModSecurity 2.9 (the
+/// `[id "…"]` tag of the `.audit_data.messages` string) or Coraza (`.messages.data.id`,
+/// `.transaction.client_ip`). Arrays (unsplit records) count each message.
 pub fn waf_fields(record: &serde_json::Value) -> (Vec<String>, Option<String>) {
     (super::events::rule_ids(record), super::events::client(record))
 }
@@ -101,6 +102,8 @@ mod tests {
         let unsplit =
             json!({"transaction": {"messages": [{"details": {"ruleId": "1"}}, {"details": {"ruleId": "2"}}]}});
         assert_eq!(waf_fields(&unsplit).0, vec!["1".to_string(), "2".to_string()]);
+        let modsec2 = json!({"audit_data": {"messages": "Warning. Pattern match [id \"942100\"] [msg \"SQLi\"]"}});
+        assert_eq!(waf_fields(&modsec2).0, vec!["942100".to_string()]);
     }
 
     #[test]

@@ -221,14 +221,16 @@ fn process(
         Err(dead) => Some(dead),
         Ok(topic) => {
             let mut failed = None;
-            let result = splitter.split(value, |index, record| {
+            let result = splitter.split(value, |part, record| {
                 if failed.is_some() {
                     return;
                 }
-                let headers = OwnedHeaders::new_with_capacity(3)
+                // `message-count` tells a record without messages (0) from the first of several.
+                let headers = OwnedHeaders::new_with_capacity(4)
                     .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
                     .insert(Header { key: "source-offset", value: Some(offset.as_str()) })
-                    .insert(Header { key: "message-index", value: Some(index.to_string().as_str()) });
+                    .insert(Header { key: "message-index", value: Some(part.index.to_string().as_str()) })
+                    .insert(Header { key: "message-count", value: Some(part.count.to_string().as_str()) });
                 if let Err(e) = send(producer, BaseRecord::<[u8], [u8]>::to(&topic).payload(record).headers(headers)) {
                     failed = Some(e);
                 }
