@@ -132,6 +132,25 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     let (a, b) = tokio::join!(live(&api), live(&api));
     assert_eq!(a["waf"]["ok"]["records"], b["waf"]["ok"]["records"]);
 
+    // The newest records all in one partition: the tail still lists the newest 20 of the topic
+    // (each partition keeps a whole tail's worth).
+    let burst: Vec<String> = (0..25)
+        .map(|i| format!("198.51.100.7 - - [03/Dec/2026:07:01:{i:02} +0000] \"GET /burst/{i} HTTP/1.1\" 200 5 \"-\" \"e2e\""))
+        .collect();
+    broker.produce_to_partition("c83", 0, &burst);
+    let view = eventually(Duration::from_secs(30), "the burst in the tail", async || {
+        let v = live(&api).await;
+        let access = v["tail"].as_array()?.iter().find(|t| t["topic"] == "c83")?["records"]["ok"].clone();
+        access.as_array()?.iter().any(|r| r.to_string().contains("/burst/24 ")).then_some(access)
+    })
+    .await
+    .0;
+    let shown: Vec<String> = view.as_array().unwrap().iter().map(|r| r.to_string()).collect();
+    assert_eq!(shown.len(), 20, "{shown:?}");
+    for i in 5..25 {
+        assert!(shown.iter().any(|r| r.contains(&format!("/burst/{i} "))), "/burst/{i} missing: {shown:?}");
+    }
+
     // The tail off: the summary stays, the records go.
     let (s, _) = api
         .call(

@@ -146,6 +146,11 @@ impl Broker {
     }
 
     /// Produces `(key, value)` records to `topic` (internal listener; values without newlines).
+    /// Produces `lines` into one partition of `topic`.
+    pub fn produce_to_partition(&self, topic: &str, partition: i32, lines: &[String]) {
+        self.produce_with(&["-p", &partition.to_string()], topic, lines);
+    }
+
     pub fn produce_keyed(&self, topic: &str, records: &[(String, String)]) {
         let lines: Vec<String> = records.iter().map(|(k, v)| format!("{k}|{v}")).collect();
         self.produce_with(&["-K", "|"], topic, &lines);

@@ -29,9 +29,9 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
 try {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
   page.setDefaultTimeout(30_000);
 
   // Sign in with the operator token (the token form sits in a <details>).
@@ -117,6 +117,12 @@ try {
   const first = (await page.locator("table.waf-events tbody tr[data-offset]").first().innerText()).replace(/\s+/g, " ");
   console.log(`WAF ${rows} ${Math.round(live.height)} ${height} ${first}`);
   console.log("DONE");
+} catch (e) {
+  // What the page showed when a step gave up, for the test's failure message.
+  await page.screenshot({ path: join(OUT, "failed.png"), fullPage: true }).catch(() => {});
+  const live = await page.locator("[data-live]").innerText().catch(() => "(no live section)");
+  console.error(`FAILED at step ${step}: ${e.message}\nlive section:\n${live.slice(0, 4000)}`);
+  throw e;
 } finally {
   await browser.close();
 }

@@ -42,8 +42,8 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 const READ_BUDGET: Duration = Duration::from_millis(300);
 /// How long a request for a tenant nobody watched yet waits for its first view.
 const FIRST_VIEW_WAIT: Duration = Duration::from_secs(4);
-/// Bounds of the live tail and the WAF summary.
-pub const TAIL_PER_PARTITION: usize = 10;
+/// Bounds of the live tail and the WAF summary. Each partition keeps the whole tail's worth:
+/// the newest `TAIL_MAX` of a topic may all sit in one partition.
 pub const TAIL_MAX: usize = 20;
 const TAIL_VALUE_BYTES: usize = 1024;
 /// WAF records are shown whole up to this size (the raw JSON behind each row).
@@ -485,7 +485,7 @@ impl Worker {
                 // No offset for the time: nothing that recent.
                 since.get(&key).copied().filter(|o| *o >= 0).unwrap_or(end).max(end - WAF_MAX_PER_PARTITION)
             } else {
-                end - TAIL_PER_PARTITION as i64
+                end - TAIL_MAX as i64
             };
             tpl.add_partition_offset(&key.0, key.1, Offset::Offset(start.max(0)))?;
             started.push((key, start.max(0)));
@@ -529,7 +529,7 @@ impl Worker {
                 len: payload.len(),
                 waf: json.as_ref().map(event),
             });
-            while ring.len() > TAIL_PER_PARTITION {
+            while ring.len() > TAIL_MAX {
                 ring.pop_front();
             }
             state.changed = true;
