@@ -104,8 +104,10 @@ pub fn rule_ids(record: &Value) -> Vec<String> {
 }
 
 /// The client address of `record`.
+/// ModSecurity v3 and Coraza write `.transaction.client_ip`, ModSecurity 2.9
+/// `.transaction.remote_address`.
 pub fn client(record: &Value) -> Option<String> {
-    record.pointer("/transaction/client_ip").and_then(text)
+    record.pointer("/transaction/client_ip").or_else(|| record.pointer("/transaction/remote_address")).and_then(text)
 }
 
 /// The severities of every message of `record`.
@@ -116,17 +118,24 @@ pub fn severities(record: &Value) -> Vec<String> {
 /// The readable fields of `record` (its first message when it holds several).
 pub fn event(record: &Value) -> WafEvent {
     let (rule_id, severity, message) = messages(record).first().map(|m| message_fields(m)).unwrap_or_default();
-    let request = record.pointer("/transaction/request");
+    // v3 and Coraza: `.transaction.request` with method, uri and headers; 2.9: a top-level
+    // `.request` with `request_line` ("GET /path HTTP/1.1") and headers.
+    let request = record.pointer("/transaction/request").or_else(|| record.get("request"));
     let host = request.and_then(|r| r.get("headers")).and_then(Value::as_object).and_then(|headers| {
         headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("host")).and_then(|(_, v)| text(v))
     });
+    let line = request.and_then(|r| r.get("request_line")).and_then(Value::as_str).map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next().map(str::to_owned), words.next().map(str::to_owned))
+    });
+    let (line_method, line_uri) = line.unwrap_or_default();
     WafEvent {
         client: client(record),
         rule_id,
         severity,
         message,
-        method: request.and_then(|r| r.get("method")).and_then(text),
-        uri: request.and_then(|r| r.get("uri")).and_then(text),
+        method: request.and_then(|r| r.get("method")).and_then(text).or(line_method),
+        uri: request.and_then(|r| r.get("uri")).and_then(text).or(line_uri),
         host,
     }
 }
@@ -172,8 +181,16 @@ mod tests {
     #[test]
     fn a_split_modsecurity_2_9_record_reads_its_message_string_tags() {
         let text = r#"Warning. Pattern match "(?i)\\b(or|and)\\b" at ARGS:q. [file "/etc/crs/REQUEST-942.conf"] [line "45"] [id "942100"] [msg "SQL Injection Attack Detected via \"libinjection\""] [data "Matched Data: [id \"1\"] found"] [severity "CRITICAL"] [tag "attack-sqli"]"#;
-        let record = json!({"transaction": {"remote_address": "203.0.113.7"}, "audit_data": {"messages": text}});
+        let record = json!({
+            "transaction": {"remote_address": "203.0.113.7", "remote_port": 51234},
+            "request": {"request_line": "POST /login?next=%2F HTTP/1.1", "headers": {"Host": "shop.example.com"}},
+            "audit_data": {"messages": text}
+        });
         let e = event(&record);
+        assert_eq!(e.client.as_deref(), Some("203.0.113.7"));
+        assert_eq!(e.method.as_deref(), Some("POST"));
+        assert_eq!(e.uri.as_deref(), Some("/login?next=%2F"));
+        assert_eq!(e.host.as_deref(), Some("shop.example.com"));
         assert_eq!(e.rule_id.as_deref(), Some("942100"));
         assert_eq!(e.severity.as_deref(), Some("CRITICAL"));
         assert_eq!(e.message.as_deref(), Some("SQL Injection Attack Detected via \"libinjection\""));
