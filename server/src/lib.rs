@@ -6,6 +6,7 @@
 //! `signals`, `error`, `config`). `state` holds what handlers share, `app` assembles the
 //! router and server, `cli` is the command line.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod audit;
