@@ -36,14 +36,19 @@ fn raw(from: usize, n: usize) -> Vec<(String, String)> {
 }
 
 /// Records committed in `c83_waf`, read as customers read them (read_committed).
-fn committed(broker: &outflow_testkit::Broker) -> usize {
+/// One line per committed record of `topic`, in kcat's `format`.
+fn read_all(broker: &outflow_testkit::Broker, topic: &str, format: &str) -> Vec<String> {
     let mut args = broker.producer_args();
     args.extend(
-        ["-X", "isolation.level=read_committed", "-C", "-t", "c83_waf", "-o", "beginning", "-e", "-q"]
+        ["-X", "isolation.level=read_committed", "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", format]
             .map(String::from),
     );
     let out = Command::new("kcat").args(&args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).count()
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+fn committed(broker: &outflow_testkit::Broker) -> usize {
+    read_all(broker, "c83_waf", "%o\n").len()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,6 +76,12 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     broker.produce_keyed("waf.audit.raw", &raw(0, 5));
     eventually(Duration::from_secs(60), "10 committed WAF events", async || (committed(&broker) == 10).then_some(()))
         .await;
+
+    // Split records carry their raw record's timestamp (alert windows count by event time).
+    let raw_times: std::collections::BTreeSet<String> =
+        read_all(&broker, "waf.audit.raw", "%T\n").into_iter().collect();
+    let split_times = read_all(&broker, "c83_waf", "%T\n");
+    assert!(split_times.iter().all(|t| raw_times.contains(t)), "{split_times:?} not among {raw_times:?}");
 
     // Every partition of c83_waf ends with a commit marker: the sampler is caught up anyway.
     let (view, took) = eventually(Duration::from_secs(30), "a caught-up view with 10 WAF events", async || {
@@ -135,7 +146,9 @@ async fn the_live_view_reads_a_transactional_waf_topic_to_its_end_and_follows_ne
     // The newest records all in one partition: the tail still lists the newest 20 of the topic
     // (each partition keeps a whole tail's worth).
     let burst: Vec<String> = (0..25)
-        .map(|i| format!("198.51.100.7 - - [03/Dec/2026:07:01:{i:02} +0000] \"GET /burst/{i} HTTP/1.1\" 200 5 \"-\" \"e2e\""))
+        .map(|i| {
+            format!("198.51.100.7 - - [03/Dec/2026:07:01:{i:02} +0000] \"GET /burst/{i} HTTP/1.1\" 200 5 \"-\" \"e2e\"")
+        })
         .collect();
     broker.produce_to_partition("c83", 0, &burst);
     let view = eventually(Duration::from_secs(30), "the burst in the tail", async || {

@@ -215,6 +215,9 @@ fn process(
     counts.records_in += 1;
     let value = message.payload().unwrap_or_default();
     let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
+    // Split records carry the raw record's timestamp: alert windows count by when the event
+    // happened, so a splitter catching up on a backlog is not a burst.
+    let raw_time = message.timestamp().to_millis();
     let topic = route::tenant_of(&config.tenant_source, message.key(), value)
         .and_then(|tenant| route::destination(directory, tenant));
     let dead = match topic {
@@ -231,7 +234,11 @@ fn process(
                     .insert(Header { key: "source-offset", value: Some(offset.as_str()) })
                     .insert(Header { key: "message-index", value: Some(part.index.to_string().as_str()) })
                     .insert(Header { key: "message-count", value: Some(part.count.to_string().as_str()) });
-                if let Err(e) = send(producer, BaseRecord::<[u8], [u8]>::to(&topic).payload(record).headers(headers)) {
+                let mut out = BaseRecord::<[u8], [u8]>::to(&topic).payload(record).headers(headers);
+                if let Some(ms) = raw_time {
+                    out = out.timestamp(ms);
+                }
+                if let Err(e) = send(producer, out) {
                     failed = Some(e);
                 }
             });
@@ -254,6 +261,9 @@ fn process(
             .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
             .insert(Header { key: "source-offset", value: Some(offset.as_str()) });
         let mut record = BaseRecord::<[u8], [u8]>::to(&config.dlq_topic).payload(value).headers(headers);
+        if let Some(ms) = raw_time {
+            record = record.timestamp(ms);
+        }
         if let Some(key) = message.key() {
             record = record.key(key);
         }
