@@ -84,7 +84,8 @@ mod tests {
         assert_ne!(fingerprint(1, &a), fingerprint(1, &b));
         assert_ne!(fingerprint(1, &a), fingerprint(2, &a));
         let tricky: BTreeMap<String, String> = [("a".to_owned(), "b\n1:c=1:d".to_owned())].into();
-        let split: BTreeMap<String, String> = [("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())].into();
+        let split: BTreeMap<String, String> =
+            [("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())].into();
         assert_ne!(fingerprint(1, &tricky), fingerprint(1, &split));
     }
 }
