@@ -39,14 +39,14 @@ fn sealed(cn: &str) -> SealedCredential {
 }
 
 async fn tenant(store: &Store, n: i64) {
-    tenants::create(store, id(n), &TenantName::parse("Acme").unwrap()).await.unwrap();
+    tenants::create(store, id(n), &TenantName::parse("Acme").unwrap(), &[]).await.unwrap();
 }
 
 #[tokio::test]
 async fn tenants_activation_partitions_and_deletion() {
     let (store, _dir) = store().await;
     tenant(&store, 83).await;
-    assert!(tenants::create(&store, id(83), &TenantName::parse("Again").unwrap()).await.is_err(), "id taken");
+    assert!(tenants::create(&store, id(83), &TenantName::parse("Again").unwrap(), &[]).await.is_err(), "id taken");
     assert_eq!(tenants::list(&store).await.unwrap().len(), 1);
     assert!(tenants::find(&store, id(84)).await.unwrap().is_none());
     assert_eq!(tenants::activity(&store).await.unwrap(), vec![(83, false)]);

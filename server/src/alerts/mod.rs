@@ -6,6 +6,11 @@
 //! The types here are what the evaluator hands to delivery: a [`Message`] is one rule's
 //! instances that changed together (grouped within 30 s), rendered per channel kind when queued.
 
+pub mod engine;
+pub mod manage;
+pub mod rules;
+pub mod waf;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

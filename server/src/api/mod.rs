@@ -2,6 +2,7 @@
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
 mod agent;
+mod alert_rules;
 mod allowlist;
 mod audit;
 mod bundle;
@@ -71,6 +72,14 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(agent::poll_allowlist),
         routes!(agent::report_status),
         routes!(replicas::list_replicas),
+        routes!(alert_rules::list_rules, alert_rules::create_rule),
+        routes!(alert_rules::get_rule, alert_rules::replace_rule, alert_rules::delete_rule),
+        routes!(alert_rules::mute_rule, alert_rules::unmute_rule),
+        routes!(alert_rules::list_alerts),
+        routes!(alert_rules::list_events),
+        routes!(alert_rules::list_operator_rules, alert_rules::create_operator_rule),
+        routes!(alert_rules::get_operator_rule, alert_rules::replace_operator_rule, alert_rules::delete_operator_rule),
+        routes!(alert_rules::list_operator_alerts),
     ]
 }
 

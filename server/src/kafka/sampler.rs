@@ -215,6 +215,12 @@ impl Sampler {
 
     /// The latest view of `tenant`, marking it watched; for a tenant nobody watched yet, waits
     /// a little for the first view (None when it did not come in time).
+    /// The newest view of `tenant` without waiting (watching it, for the next cycles).
+    pub fn latest(self: &Arc<Self>, tenant: TenantId) -> Option<Arc<Snapshot>> {
+        self.watch(tenant);
+        self.shared.lock().expect("sampler lock").views.get(&tenant).cloned()
+    }
+
     pub async fn view(self: &Arc<Self>, tenant: TenantId) -> Option<Arc<Snapshot>> {
         self.watch(tenant);
         let deadline = Instant::now() + FIRST_VIEW_WAIT;

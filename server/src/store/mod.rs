@@ -8,6 +8,7 @@
 
 mod connect;
 
+pub mod alerts;
 pub mod audit;
 pub mod ca;
 pub mod credentials;

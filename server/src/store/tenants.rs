@@ -40,7 +40,12 @@ macro_rules! select_tenants {
 }
 
 /// Creates a tenant; `Conflict` when the id is taken.
-pub async fn create(store: &Store, id: TenantId, name: &TenantName) -> Result<Tenant> {
+pub async fn create(
+    store: &Store,
+    id: TenantId,
+    name: &TenantName,
+    default_rules: &[(&str, &str, String)],
+) -> Result<Tenant> {
     let mut tx = store.pool.begin().await?;
     let result = sqlx::query_as::<_, Tenant>(concat!(
         "insert into tenants (id, name, created_at) values ($1, $2, $3) returning ",
@@ -55,6 +60,7 @@ pub async fn create(store: &Store, id: TenantId, name: &TenantName) -> Result<Te
         Err(e) if unique_violation(&e) => return Err(Error::Conflict(format!("tenant {id} already exists"))),
         other => other?,
     };
+    super::alerts::create_defaults(&mut tx, id.get(), default_rules).await?;
     audit::stage(&mut tx, Some(id.get()), "").await?;
     tx.commit().await?;
     Ok(tenant)

@@ -43,8 +43,10 @@ impl From<Tenant> for TenantView {
     }
 }
 
+/// Creates a tenant with the alert rules every tenant starts with (credential expiry, stalled
+/// consumers; no channels until the tenant adds one).
 pub async fn create(store: &Store, id: TenantId, name: &TenantName) -> Result<Tenant> {
-    stored::create(store, id, name).await
+    stored::create(store, id, name, &crate::alerts::manage::default_rules()).await
 }
 
 pub async fn list(store: &Store) -> Result<Vec<Tenant>> {
