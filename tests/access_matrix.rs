@@ -121,6 +121,48 @@ fn table() -> Vec<Route> {
         ),
         with(route(M::PATCH, "/users/{user}", "/users/{user}", [200, 403, 403, 403, 401]), json!({"disabled": true})),
         route(M::GET, "/audit", "/audit", [200, 200, 200, 403, 401]),
+        // Alert rules: tenant 83 starts with rules 1 (credential expiry) and 2 (stalled consumer).
+        route(M::GET, "/tenants/{id}/alert-rules", "/tenants/83/alert-rules", [200, 200, 403, 403, 401]),
+        with(
+            route(M::POST, "/tenants/{id}/alert-rules", "/tenants/83/alert-rules", [201, 201, 403, 403, 401]),
+            json!({"kind": "waf_burst", "name": "SQL-injection burst", "threshold": 50}),
+        ),
+        route(M::GET, "/tenants/{id}/alert-rules/{rule}", "/tenants/83/alert-rules/1", [200, 200, 403, 403, 401]),
+        with(
+            route(M::PUT, "/tenants/{id}/alert-rules/{rule}", "/tenants/83/alert-rules/1", [200, 200, 403, 403, 401]),
+            json!({"kind": "credential_expiring", "name": "Expiry", "days": [14]}),
+        ),
+        route(M::DELETE, "/tenants/{id}/alert-rules/{rule}", "/tenants/83/alert-rules/2", [204, 204, 403, 403, 401]),
+        with(
+            route(
+                M::PUT,
+                "/tenants/{id}/alert-rules/{rule}/mute",
+                "/tenants/83/alert-rules/1/mute",
+                [200, 200, 403, 403, 401],
+            ),
+            json!({"for_secs": 3600}),
+        ),
+        route(
+            M::DELETE,
+            "/tenants/{id}/alert-rules/{rule}/mute",
+            "/tenants/83/alert-rules/1/mute",
+            [200, 200, 403, 403, 401],
+        ),
+        route(M::GET, "/tenants/{id}/alerts", "/tenants/83/alerts", [200, 200, 403, 403, 401]),
+        route(M::GET, "/tenants/{id}/alert-events", "/tenants/83/alert-events", [200, 200, 403, 403, 401]),
+        route(M::GET, "/alert-rules", "/alert-rules", [200, 403, 403, 403, 401]),
+        with(
+            route(M::POST, "/alert-rules", "/alert-rules", [201, 403, 403, 403, 401]),
+            json!({"kind": "agent_stale", "name": "Agent silent", "for_secs": 120}),
+        ),
+        // Tenant 84's rule 3 is not an operators' rule: 404 even for an operator.
+        route(M::GET, "/alert-rules/{rule}", "/alert-rules/3", [404, 403, 403, 403, 401]),
+        with(
+            route(M::PUT, "/alert-rules/{rule}", "/alert-rules/3", [404, 403, 403, 403, 401]),
+            json!({"kind": "agent_stale", "name": "Agent silent"}),
+        ),
+        route(M::DELETE, "/alert-rules/{rule}", "/alert-rules/3", [404, 403, 403, 403, 401]),
+        route(M::GET, "/alerts", "/alerts", [200, 403, 403, 403, 401]),
     ]
 }
 

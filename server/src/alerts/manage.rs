@@ -191,12 +191,22 @@ pub async fn get(store: &Store, owner: Option<i64>, id: i64) -> Result<RuleView>
     Ok(RuleView::new(stored::find_rule(store, owner, id).await?, crate::clock::now()))
 }
 
-/// Mutes until `until` (RFC 3339, in the future, within 30 days).
-pub async fn mute(store: &Store, owner: Option<i64>, id: i64, until: &str) -> Result<RuleView> {
-    let at = time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| Error::invalid("until", format!("an RFC 3339 time ({e})")))?
-        .unix_timestamp();
+/// Mutes until `until` (RFC 3339) or for `for_secs` from now: in the future, within 30 days.
+pub async fn mute(
+    store: &Store,
+    owner: Option<i64>,
+    id: i64,
+    until: Option<&str>,
+    for_secs: Option<i64>,
+) -> Result<RuleView> {
     let now = crate::clock::now();
+    let at = match (until, for_secs) {
+        (Some(until), None) => time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::invalid("until", format!("an RFC 3339 time ({e})")))?
+            .unix_timestamp(),
+        (None, Some(secs)) => now.saturating_add(secs),
+        _ => return Err(Error::invalid("until", "give `until` (RFC 3339) or `for_secs`, not both")),
+    };
     if at <= now || at > now + 30 * 86_400 {
         return Err(Error::invalid("until", "a time in the next 30 days"));
     }

@@ -23,7 +23,10 @@ fn rule_id(raw: &str) -> Result<i64> {
 pub struct MuteBody {
     /// RFC 3339, within the next 30 days.
     #[schema(example = "2026-12-04T08:00:00Z")]
-    pub until: String,
+    pub until: Option<String>,
+    /// Or: for this many seconds from now.
+    #[schema(example = 3600)]
+    pub for_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -111,7 +114,7 @@ pub async fn mute_rule(
     AppPath((_id, rule)): AppPath<(String, String)>,
     AppJson(body): AppJson<MuteBody>,
 ) -> Result<Json<RuleView>> {
-    Ok(Json(manage::mute(&state.store, Some(id.get()), rule_id(&rule)?, &body.until).await?))
+    Ok(Json(manage::mute(&state.store, Some(id.get()), rule_id(&rule)?, body.until.as_deref(), body.for_secs).await?))
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}/alert-rules/{rule}/mute", tag = "alerts",
