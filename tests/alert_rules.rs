@@ -124,3 +124,67 @@ async fn twenty_rules_per_tenant_replace_mute_and_delete() {
     let (s, b) = app.op(Method::GET, "/api/v1/tenants/83/alert-events?limit=0", None).await;
     assert_invalid(s, &b, "limit");
 }
+
+async fn signed_in(app: &TestApp) -> (reqwest::Client, String) {
+    let client = outflow_testkit::browser();
+    let page = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let csrf = outflow_testkit::csrf_of(&page);
+    let resp =
+        client.post(app.url("/login")).form(&[("csrf", csrf.as_str()), ("token", &app.operator)]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let page = client.get(app.url("/tenants")).send().await.unwrap().text().await.unwrap();
+    (client, outflow_testkit::csrf_of(&page))
+}
+
+#[tokio::test]
+async fn the_alerts_tab_adds_rules_from_presets_mutes_and_deletes_them() {
+    let app = app().await;
+    let (client, csrf) = signed_in(&app).await;
+    let get = |path: &'static str| {
+        let client = client.clone();
+        let url = app.url(path);
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, page) = get("/tenants/83/streaming").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains(r#"href="/tenants/83/alerts""#), "the Streaming tab links to Alerts");
+    let (s, page) = get("/tenants/83/alerts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Credential expiring") && page.contains("Consumer stalled"), "{page}");
+    assert!(page.contains("Nothing firing or pending."));
+
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let url = app.url(&path);
+        async move { client.post(url).form(&form).send().await.unwrap() }
+    };
+    let r = post("/tenants/83/alerts/rules".into(), vec![("csrf", csrf.clone()), ("preset", "scanner".into())]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, rules) = app.op(Method::GET, RULES, None).await;
+    let scanner =
+        rules.as_array().unwrap().iter().find(|r| r["name"] == "One scanner address: 50/min").unwrap().clone();
+    assert_eq!(scanner["params"]["group_by"], "client_ip");
+    assert_eq!(scanner["params"]["window_secs"], 60);
+    let id = scanner["id"].as_i64().unwrap();
+
+    let r =
+        post(format!("/tenants/83/alerts/rules/{id}/mute"), vec![("csrf", csrf.clone()), ("hours", "1".into())]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get("/tenants/83/alerts").await;
+    assert!(page.contains("Rule muted") || page.contains(r#"class="badge muted""#), "{page}");
+    assert!(page.contains(r#"class="badge muted""#));
+    let r = post(format!("/tenants/83/alerts/rules/{id}/delete"), vec![("csrf", csrf.clone())]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (s, _) = app.op(Method::GET, &format!("{RULES}/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let r = post("/tenants/83/alerts/rules".into(), vec![("csrf", csrf.clone()), ("preset", "meteor".into())]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("preset"));
+    let r =
+        post("/tenants/83/alerts/rules".into(), vec![("csrf", "forged".into()), ("preset", "scanner".into())]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

@@ -15,6 +15,7 @@
 //! - [`eventually`] and [`poll`]: wait for a condition.
 //! - [`lab`]: network namespaces and nftables for the firewall test and benchmark;
 //!   [`waf_corpus`]: the generated ModSecurity corpus; [`bench`]: report figures.
+//! - [`receiver`]: an HTTP receiver on loopback for alert deliveries, with scripted answers.
 
 mod api;
 mod app;
@@ -24,6 +25,7 @@ mod database;
 mod kafka;
 pub mod lab;
 mod process;
+pub mod receiver;
 mod tenants;
 pub mod waf_corpus;
 mod wait;

@@ -249,3 +249,29 @@ pub fn default_rules() -> Vec<(&'static str, &'static str, String)> {
         ("group_stalled", "Consumer stalled", json(Kind::GroupStalled).to_string()),
     ]
 }
+
+/// The dashboard's ready-made rules: (key, label, kind, parameters).
+pub const PRESETS: [(&str, &str, &str, &str); 6] = [
+    ("sqli-burst", "SQL-injection burst: 100 CRITICAL in 5 min", "waf_burst", r#"{"rule_ids": ["942*"]}"#),
+    (
+        "scanner",
+        "One scanner address: 50/min",
+        "waf_burst",
+        r#"{"group_by": "client_ip", "threshold": 50, "window_secs": 60, "min_severity": "WARNING"}"#,
+    ),
+    ("stalled", "Consumer stalled 15 min", "group_stalled", r#"{"for_secs": 900}"#),
+    ("lag", "Consumer 100,000 records behind for 5 min", "lag_above", r#"{"threshold": 100000, "for_secs": 300}"#),
+    ("expiring", "Credential expiring (30 and 7 days)", "credential_expiring", "{}"),
+    ("allowlist", "Allowlist not applied within 60 s", "allowlist_unapplied", r#"{"for_secs": 60}"#),
+];
+
+/// A rule body from a preset, named `name` (or the preset's label), sent to `channels`.
+pub fn from_preset(key: &str, name: &str, channels: Vec<i64>) -> Result<RuleBody> {
+    let (_, label, kind, params) = PRESETS
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .ok_or_else(|| Error::invalid("preset", "one of the listed presets"))?;
+    let params: Map<String, Value> = serde_json::from_str(params).expect("presets are JSON objects");
+    let name = if name.trim().is_empty() { (*label).to_owned() } else { name.to_owned() };
+    Ok(RuleBody { kind: (*kind).to_owned(), name, channels, repeat_secs: None, params })
+}

@@ -2,6 +2,7 @@
 //! POST form carrying the session's CSRF token, answered with a redirect (post/redirect/get).
 
 mod accounts;
+mod alerts;
 mod credentials;
 mod firewall;
 mod live;
@@ -72,6 +73,9 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/tenants/{id}/streaming/live-tail", live::set_tail),
         route(M::POST, "/tenants/{id}/allowlist", firewall::add_entry),
         route(M::POST, "/tenants/{id}/allowlist/{entry}/remove", firewall::remove_entry),
+        route(M::GET, "/tenants/{id}/alerts", alerts::alerts),
+        route(M::POST, "/tenants/{id}/alerts/rules", alerts::create_rule),
+        route(M::POST, "/tenants/{id}/alerts/rules/{rule}/{action}", alerts::rule_action),
         route(M::GET, "/brokers", firewall::brokers_page),
         route(M::POST, "/brokers/{broker}/forget", firewall::forget_broker),
         route(M::GET, "/static/style.css", style),
@@ -236,6 +240,10 @@ impl NoticeQuery {
             "allowlist-unchanged" => "That address was already on the allowlist.",
             "allowlist-removed" => "Address removed; the brokers' firewalls drop it within seconds.",
             "forgotten" => "Broker forgotten; it reappears if its agent reports again.",
+            "rule-created" => "Alert rule added; it is evaluated within seconds.",
+            "rule-muted" => "Rule muted for an hour: still evaluated, nothing sent.",
+            "rule-unmuted" => "Rule unmuted.",
+            "rule-deleted" => "Rule deleted with its alerts and history.",
             _ => return None,
         })
     }

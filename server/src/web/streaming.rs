@@ -39,6 +39,8 @@ pub struct StreamingPage {
     /// Why the last allowlist form was refused, and what was typed.
     pub(super) allowlist_error: Option<String>,
     pub(super) allowlist_form: String,
+    /// Firing alerts, for the Alerts tab's badge.
+    firing_alerts: i64,
 }
 
 pub async fn streaming(
@@ -63,6 +65,7 @@ pub(super) async fn streaming_page(
     let status = streaming::status(&state.store, &state.published(), id).await?;
     let allowlist = allowlist::list(&state.store, id, &state.config.firewall).await?;
     let live_tail = status.live_tail;
+    let firing_alerts = crate::store::alerts::firing_count(&state.store, id.get()).await?;
     let tenant = TenantView {
         id: status.tenant_id,
         name: status.tenant_name.clone(),
@@ -94,6 +97,7 @@ pub(super) async fn streaming_page(
         min_v6: state.config.firewall.min_prefix_v6,
         allowlist_error: None,
         allowlist_form: String::new(),
+        firing_alerts,
     })
 }
 
