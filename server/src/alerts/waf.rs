@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message as _;
+use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::rules::{GroupBy, WafBurst};
@@ -47,6 +47,29 @@ pub fn decode(at_ms: i64, value: &[u8]) -> Option<Event> {
         rule_id: event.rule_id.map(String::into_boxed_str),
         client: event.client.map(String::into_boxed_str),
     })
+}
+
+/// An event from the splitter's headers (`waf-severity`, `waf-rule-id`, `waf-client`), without
+/// reading the record; `None` for a record without `message-count` (not from outflow's
+/// splitter), whose body must be decoded instead.
+pub fn from_headers<'a>(at_ms: i64, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Option<Event> {
+    let mut ours = false;
+    let mut event = Event { at_ms, severity: 255, rule_id: None, client: None };
+    for (key, value) in headers {
+        let text = || std::str::from_utf8(value).ok().map(Box::<str>::from);
+        match key {
+            "message-count" => ours = true,
+            "waf-severity" => {
+                event.severity = text()
+                    .and_then(|w| crate::waf::events::SEVERITIES.iter().position(|s| **s == *w))
+                    .map_or(255, |n| n as u8)
+            }
+            "waf-rule-id" => event.rule_id = text(),
+            "waf-client" => event.client = text(),
+            _ => {}
+        }
+    }
+    ours.then_some(event)
 }
 
 /// Events of `rule` in the window ending at `now_ms`, per group key (`""` without grouping).
@@ -165,10 +188,12 @@ impl Reader {
                 let mut next = Some(result);
                 while let Some(result) = next.take() {
                     if let Ok(m) = result {
-                        if let Some(&tenant) = owners.get(m.topic())
-                            && let Some(event) =
-                                decode(m.timestamp().to_millis().unwrap_or(0), m.payload().unwrap_or_default())
-                        {
+                        let at = m.timestamp().to_millis().unwrap_or(0);
+                        let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
+                        let event = headers
+                            .and_then(|h| from_headers(at, h))
+                            .or_else(|| decode(at, m.payload().unwrap_or_default()));
+                        if let (Some(&tenant), Some(event)) = (owners.get(m.topic()), event) {
                             batch.push((tenant, event));
                         }
                     }

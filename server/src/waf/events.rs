@@ -98,6 +98,69 @@ fn message_fields(m: &Value) -> (Option<String>, Option<String>, Option<String>)
     (rule, severity, message)
 }
 
+/// A rule id or severity as ModSecurity (strings) or Coraza (numbers) writes it.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scalar<'a> {
+    #[serde(borrow)]
+    Text(std::borrow::Cow<'a, str>),
+    Number(serde_json::Number),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Scalar<'_> {
+    fn text(&self) -> Option<String> {
+        match self {
+            Scalar::Text(t) => Some(t.clone().into_owned()),
+            Scalar::Number(n) => Some(n.to_string()),
+            Scalar::Other(_) => None,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Details<'a> {
+    #[serde(borrow, rename = "ruleId", alias = "id")]
+    rule_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    severity: Option<Scalar<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageFacts<'a> {
+    #[serde(borrow)]
+    details: Option<Details<'a>>,
+    #[serde(borrow)]
+    data: Option<Details<'a>>,
+}
+
+/// The rule id and severity word of one message's JSON (a v3 or Coraza object, or a 2.9
+/// string), reading only those fields: what the splitter puts in its `waf-*` headers.
+pub fn message_facts(message: &[u8]) -> (Option<String>, Option<String>) {
+    if message.first() == Some(&b'"') {
+        let Ok(text) = serde_json::from_slice::<String>(message) else { return (None, None) };
+        let severity = modsecurity2_tag(&text, "severity").and_then(|s| severity_word(&Value::String(s)));
+        return (modsecurity2_tag(&text, "id"), severity);
+    }
+    let Ok(m) = serde_json::from_slice::<MessageFacts<'_>>(message) else { return (None, None) };
+    let facts = m.details.or(m.data);
+    let rule = facts.as_ref().and_then(|d| d.rule_id.as_ref()).and_then(Scalar::text);
+    let severity = facts
+        .as_ref()
+        .and_then(|d| d.severity.as_ref())
+        .and_then(Scalar::text)
+        .and_then(|s| severity_word(&Value::String(s)));
+    (rule, severity)
+}
+
+/// A JSON string literal's text (the splitter's client span).
+pub fn string_literal(raw: &[u8]) -> Option<String> {
+    match raw {
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => std::str::from_utf8(inner).ok().map(str::to_owned),
+        _ => serde_json::from_slice::<String>(raw).ok(),
+    }
+}
+
 /// The rule ids of every message of `record`.
 pub fn rule_ids(record: &Value) -> Vec<String> {
     messages(record).into_iter().filter_map(|m| message_fields(m).0).collect()
@@ -198,5 +261,19 @@ mod tests {
         assert_eq!(severities(&unsplit), ["CRITICAL", "CRITICAL"]);
         assert_eq!(modsecurity2_tag("[msg \"unterminated", "msg"), None);
         assert_eq!(modsecurity2_tag("no tags", "id"), None);
+        let quoted = serde_json::to_vec(&Value::String(text.to_owned())).unwrap();
+        assert_eq!(message_facts(&quoted), (Some("942100".into()), Some("CRITICAL".into())));
+    }
+
+    #[test]
+    fn message_facts_read_only_rule_and_severity() {
+        let v3 = br#"{"message":"SQLi","details":{"match":"x","ruleId":"942100","severity":"2","tags":["a"]}}"#;
+        assert_eq!(message_facts(v3), (Some("942100".into()), Some("CRITICAL".into())));
+        let coraza = br#"{"actionset":{},"data":{"id":920350,"severity":4,"msg":"Numeric host"}}"#;
+        assert_eq!(message_facts(coraza), (Some("920350".into()), Some("WARNING".into())));
+        assert_eq!(message_facts(br#"{"details":{"ruleId":{"odd":1}}}"#), (None, None));
+        assert_eq!(message_facts(b"[1]"), (None, None));
+        assert_eq!(string_literal(br#""203.0.113.9""#).as_deref(), Some("203.0.113.9"));
+        assert_eq!(string_literal(br#""a\u0062""#).as_deref(), Some("ab"));
     }
 }

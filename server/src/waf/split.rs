@@ -117,6 +117,12 @@ pub struct Part {
     /// Messages in the raw record: the array's length, 0 when it has none (no `messages`,
     /// `null` or an empty array), 1 when `messages` is a single value (a record already split).
     pub count: usize,
+    /// Where this record's message sits in the output record (none for a record passed
+    /// through), so its facts can be read without parsing the rest.
+    pub message: Option<(usize, usize)>,
+    /// The span, in the input, of the string value of `.transaction.client_ip` (or
+    /// `.transaction.remote_address`, ModSecurity 2.9), quotes included.
+    pub client: Option<(usize, usize)>,
 }
 
 /// Splits records, reusing its buffers from one record to the next.
@@ -136,9 +142,10 @@ impl Splitter {
     /// Returns how many records were emitted; on error nothing has been emitted.
     pub fn split(&mut self, input: &[u8], mut emit: impl FnMut(Part, &[u8])) -> Result<usize, SplitError> {
         let Some((_, start, end)) = self.scan(input)? else {
-            emit(Part { index: 0, count: self.scratch.count }, input);
+            emit(Part { index: 0, count: self.scratch.count, message: None, client: self.scratch.client }, input);
             return Ok(1);
         };
+        let client = self.scratch.client;
         let (prefix, suffix) = (&input[..start], &input[end..]);
         let count = self.scratch.elements.len();
         for (index, &(s, e)) in self.scratch.elements.iter().enumerate() {
@@ -146,7 +153,8 @@ impl Splitter {
             self.out.extend_from_slice(prefix);
             self.out.extend_from_slice(&input[s..e]);
             self.out.extend_from_slice(suffix);
-            emit(Part { index, count }, &self.out);
+            let message = Some((prefix.len(), prefix.len() + e - s));
+            emit(Part { index, count, message, client }, &self.out);
         }
         Ok(count)
     }
@@ -182,6 +190,8 @@ struct Scratch {
     elements: Vec<(usize, usize)>,
     /// The chosen `messages` value's message count (see [`Part::count`]).
     count: usize,
+    /// The latest string value of the transaction's client address key (see [`Part::client`]).
+    client: Option<(usize, usize)>,
     /// Elements of the latest candidate array of each shape (indexed by [`Shape::slot`]).
     candidates: [Vec<(usize, usize)>; 3],
     /// The latest value of each shape's candidate `messages` key.
@@ -223,6 +233,8 @@ enum Slot {
     Transaction,
     /// Value of a top-level key `audit_data`.
     AuditData,
+    /// Value of the transaction's `client_ip` or `remote_address`.
+    Client,
     /// Value of a `messages` key in the top, transaction or audit_data object.
     Messages(Shape),
     /// Element of a candidate messages array.
@@ -246,6 +258,7 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
     s.candidates.iter_mut().for_each(Vec::clear);
     s.elements.clear();
     s.count = 0;
+    s.client = None;
     s.spans = [None; 3];
     let mut i = skip_ws(b, 0);
     if i == b.len() {
@@ -334,7 +347,8 @@ fn scan(b: &[u8], s: &mut Scratch) -> Result<Option<(Shape, usize, usize)>, Spli
             match ended_slot {
                 Slot::Messages(shape) => s.spans[shape.slot()] = Some((ended_start, end, b[ended_start] == b'[')),
                 Slot::Element(shape) => s.candidates[shape.slot()].push((ended_start, end)),
-                Slot::Plain | Slot::Transaction | Slot::AuditData => {}
+                Slot::Client if b[ended_start] == b'"' => s.client = Some((ended_start, end)),
+                Slot::Plain | Slot::Transaction | Slot::AuditData | Slot::Client => {}
             }
             let Some(parent) = s.stack.last().copied() else {
                 // The top-level object is complete: only whitespace may follow.
@@ -432,6 +446,7 @@ fn read_key(b: &[u8], i: &mut usize, s: &mut Scratch) -> Result<Slot, SplitError
                 (Some(Role::Top), b"messages") => Slot::Messages(Shape::Coraza),
                 (Some(Role::Transaction), b"messages") => Slot::Messages(Shape::ModSecurity),
                 (Some(Role::AuditData), b"messages") => Slot::Messages(Shape::ModSecurity2),
+                (Some(Role::Transaction), b"client_ip" | b"remote_address") => Slot::Client,
                 _ => Slot::Plain,
             }
         }
@@ -447,6 +462,10 @@ fn read_key(b: &[u8], i: &mut usize, s: &mut Scratch) -> Result<Slot, SplitError
     if let Some(shape) = replaced {
         s.candidates[shape.slot()].clear();
         s.spans[shape.slot()] = None;
+    }
+    // A later client key (or transaction) replaces the earlier one, whatever its value.
+    if matches!(slot, Slot::Client | Slot::Transaction) {
+        s.client = None;
     }
     let mut j = skip_ws(b, end);
     if j >= b.len() || b[j] != b':' {

@@ -549,3 +549,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn parts_say_where_the_message_and_the_client_address_are() {
+    let mut splitter = Splitter::new(Limits::default());
+    let input = br#"{"transaction":{"client_ip":"203.0.113.9","messages":[{"a":1},"two"]}}"#;
+    let mut seen = Vec::new();
+    splitter
+        .split(input, |part, record| {
+            let (s, e) = part.message.unwrap();
+            let (cs, ce) = part.client.unwrap();
+            seen.push((
+                String::from_utf8(record[s..e].to_vec()).unwrap(),
+                String::from_utf8(input[cs..ce].to_vec()).unwrap(),
+            ));
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        [(r#"{"a":1}"#.to_owned(), r#""203.0.113.9""#.to_owned()), (r#""two""#.into(), r#""203.0.113.9""#.into())]
+    );
+    // ModSecurity 2.9's remote_address; a later duplicate key that is not a string replaces it.
+    let v29 = br#"{"transaction":{"remote_address":"198.51.100.1"},"audit_data":{"messages":["m"]}}"#;
+    let mut client = None;
+    splitter.split(v29, |part, _| client = part.client.map(|(s, e)| v29[s..e].to_vec())).unwrap();
+    assert_eq!(client.as_deref(), Some(&br#""198.51.100.1""#[..]));
+    let dup = br#"{"transaction":{"client_ip":"a","client_ip":5,"messages":[1]}}"#;
+    splitter.split(dup, |part, _| assert_eq!(part.client, None)).unwrap();
+    // Passed through: no message span.
+    splitter.split(br#"{"transaction":{"client_ip":"a"}}"#, |part, _| assert_eq!(part.message, None)).unwrap();
+}

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use super::events;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
@@ -229,11 +231,21 @@ fn process(
                     return;
                 }
                 // `message-count` tells a record without messages (0) from the first of several.
-                let headers = OwnedHeaders::new_with_capacity(4)
+                let mut headers = OwnedHeaders::new_with_capacity(7)
                     .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
                     .insert(Header { key: "source-offset", value: Some(offset.as_str()) })
                     .insert(Header { key: "message-index", value: Some(part.index.to_string().as_str()) })
                     .insert(Header { key: "message-count", value: Some(part.count.to_string().as_str()) });
+                // The message's facts, so consumers (and the alert evaluator) can filter
+                // without parsing the record.
+                let (rule, severity) =
+                    part.message.map(|(s, e)| events::message_facts(&record[s..e])).unwrap_or_default();
+                let client = part.client.and_then(|(s, e)| events::string_literal(&value[s..e]));
+                for (key, v) in [("waf-rule-id", rule), ("waf-severity", severity), ("waf-client", client)] {
+                    if let Some(v) = v {
+                        headers = headers.insert(Header { key, value: Some(v.as_str()) });
+                    }
+                }
                 let mut out = BaseRecord::<[u8], [u8]>::to(&topic).payload(record).headers(headers);
                 if let Some(ms) = raw_time {
                     out = out.timestamp(ms);
