@@ -86,6 +86,8 @@ impl App {
             );
         }
         tasks.spawn(crate::store::notify::listen(self.state.store.clone(), cancel.clone()));
+        // Alert delivery runs on the replica holding the alerts lease.
+        tasks.spawn(self.state.deliverer.clone().run(self.state.replica.clone(), cancel.clone()));
         let address = self.local_addr().to_string();
         tasks.spawn(crate::replicas::heartbeat(
             self.state.store.clone(),

@@ -46,6 +46,27 @@ pub struct Config {
     pub bundle: BundleConfig,
     pub kafka: KafkaConfig,
     pub firewall: FirewallConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// Alert channels and their delivery.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Networks (CIDRs) alert channels may send to although they are not public, e.g.
+    /// `127.0.0.1/32` for a local receiver; plain `http` is accepted for them
+    /// (`OUTFLOW_ALERTS_ALLOW_DESTINATIONS`, comma-separated). Empty: https to public addresses only.
+    pub allow_destinations: Vec<String>,
+    /// Retry and timeout timings; not read from files or the environment (tests shorten them).
+    #[serde(skip)]
+    pub delivery: crate::alerts::deliver::Tuning,
+}
+
+impl AlertsConfig {
+    /// The allowed networks (checked when the configuration was loaded).
+    pub fn allowed_destinations(&self) -> Vec<crate::firewall::Cidr> {
+        self.allow_destinations.iter().filter_map(|c| c.parse().ok()).collect()
+    }
 }
 
 /// Limits of the HTTP server against slow or greedy clients.
@@ -224,6 +245,7 @@ impl Default for Config {
             bundle: BundleConfig::default(),
             kafka: KafkaConfig::default(),
             firewall: FirewallConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -318,6 +340,10 @@ impl Config {
         if let Some(v) = var("OUTFLOW_TRUSTED_PROXIES") {
             self.http.trusted_proxies =
                 v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = var("OUTFLOW_ALERTS_ALLOW_DESTINATIONS") {
+            self.alerts.allow_destinations =
+                v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect();
         }
         if let Some(v) = var("OUTFLOW_MAX_CONCURRENT_CHECKS") {
             self.max_concurrent_checks = parse("OUTFLOW_MAX_CONCURRENT_CHECKS", v)?;
@@ -434,6 +460,9 @@ impl Config {
         for proxy in &http.trusted_proxies {
             proxy.parse::<crate::firewall::Cidr>().map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
         }
+        for cidr in &self.alerts.allow_destinations {
+            cidr.parse::<crate::firewall::Cidr>().map_err(|e| anyhow::anyhow!("alerts.allow_destinations: {e}"))?;
+        }
         if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
             bail!("validity_days must be at least 1");
         }
@@ -495,6 +524,7 @@ mod tests {
                 "OUTFLOW_CA_KEY_ALGORITHM" => Some("rsa-3072".into()),
                 "OUTFLOW_MAX_CONCURRENT_CHECKS" => Some("16".into()),
                 "OUTFLOW_ACCESS_LOG_FORMAT" => Some("combined_extended".into()),
+                "OUTFLOW_ALERTS_ALLOW_DESTINATIONS" => Some("127.0.0.1/32, ::1".into()),
                 _ => None,
             })
             .unwrap();
@@ -503,7 +533,11 @@ mod tests {
         assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa3072);
         assert_eq!(config.max_concurrent_checks, 16);
         assert_eq!(config.bundle.access_log_format, AccessLogFormat::CombinedExtended);
+        assert_eq!(config.alerts.allow_destinations, ["127.0.0.1/32", "::1"]);
+        assert_eq!(config.alerts.allowed_destinations().len(), 2);
         config.validate().unwrap();
+        config.alerts.allow_destinations = vec!["localhost".into()];
+        assert!(config.validate().unwrap_err().to_string().contains("alerts.allow_destinations"));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! The types here are what the evaluator hands to delivery: a [`Message`] is one rule's
 //! instances that changed together (grouped within 30 s), rendered per channel kind when queued.
 
+pub mod deliver;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -84,7 +86,8 @@ mod tests {
         assert_ne!(fingerprint(1, &a), fingerprint(1, &b));
         assert_ne!(fingerprint(1, &a), fingerprint(2, &a));
         let tricky: BTreeMap<String, String> = [("a".to_owned(), "b\n1:c=1:d".to_owned())].into();
-        let split: BTreeMap<String, String> = [("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())].into();
+        let split: BTreeMap<String, String> =
+            [("a".to_owned(), "b".to_owned()), ("c".to_owned(), "d".to_owned())].into();
         assert_ne!(fingerprint(1, &tricky), fingerprint(1, &split));
     }
 }
