@@ -9,4 +9,5 @@ bash ops/install-deps.sh
 cargo test --workspace --locked "$@"
 pg_virtualenv env OUTFLOW_TEST_DATABASE=postgres \
   cargo test --locked -p outflow --test store --test api --test dashboard --test access_matrix \
-  --test allowlist_api --test alert_rules --test secrets_at_rest --test replicas --test failover --test cluster "$@"
+  --test allowlist_api --test alert_rules --test alert_delivery --test secrets_at_rest --test replicas --test failover \
+  --test cluster "$@"

@@ -3,6 +3,8 @@
 //! operators' rules; and the evaluator's database rules (credential expiry, unapplied
 //! allowlists) going pending → firing → resolved with their history.
 
+use std::time::Duration;
+
 use outflow_testkit::{Tenants, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -187,4 +189,126 @@ async fn the_alerts_tab_adds_rules_from_presets_mutes_and_deletes_them() {
     let r =
         post("/tenants/83/alerts/rules".into(), vec![("csrf", "forged".into()), ("preset", "scanner".into())]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// An app evaluating every 200 ms without grouping, allowed to deliver to loopback.
+async fn evaluating_app() -> TestApp {
+    let app = outflow_testkit::spawn_app_with(|c| {
+        c.alerts.evaluate_interval_ms = 200;
+        c.alerts.group_wait_secs = 0;
+        c.alerts.allow_destinations = vec!["127.0.0.1/32".into()];
+        c.credentials.validity_days = 20;
+    })
+    .await;
+    app.create_and_activate(83, "Acme").await;
+    app
+}
+
+async fn webhook(app: &TestApp, receiver: &outflow_testkit::receiver::Receiver) -> i64 {
+    let (s, b) = app
+        .op(
+            Method::POST,
+            "/api/v1/tenants/83/alert-channels",
+            Some(json!({"kind": "webhook", "name": "ops", "url": format!("{}/hook", receiver.url)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["id"].as_i64().unwrap()
+}
+
+async fn alerts_of(app: &TestApp, rule: i64, state: &str) -> Vec<Value> {
+    let (_, all) = app.op(Method::GET, &format!("/api/v1/tenants/83/alerts?state={state}"), None).await;
+    all.as_array().unwrap().iter().filter(|a| a["rule_id"] == rule).cloned().collect()
+}
+
+#[tokio::test]
+async fn an_expiring_credential_fires_and_resolves_through_the_evaluator() {
+    let app = evaluating_app().await;
+    let receiver = outflow_testkit::receiver::Receiver::start().await;
+    let ch = webhook(&app, &receiver).await;
+    // The credential is valid for 20 days: "within 30 days" holds at once.
+    let (s, rule) = app
+        .op(
+            Method::POST,
+            RULES,
+            Some(json!({"kind": "credential_expiring", "name": "Expiry", "days": [30], "channels": [ch]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    let id = rule["id"].as_i64().unwrap();
+    let (firing, _) = outflow_testkit::eventually(Duration::from_secs(20), "credential_expiring firing", async || {
+        let f = alerts_of(&app, id, "firing").await;
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(firing[0]["labels"], json!({"credential": "c83.1", "within_days": "30"}));
+    assert!(firing[0]["value"].as_f64().unwrap() > 19.0);
+    let (got, _) = outflow_testkit::eventually(Duration::from_secs(20), "the firing delivered", async || {
+        let r = receiver.received();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(got[0].json()["type"], "alert.firing", "{}", got[0].body);
+
+    // Only "within 10 days" now: the 30-day instance resolves.
+    let (s, b) = app
+        .op(
+            Method::PUT,
+            &format!("{RULES}/{id}"),
+            Some(json!({"kind": "credential_expiring", "name": "Expiry", "days": [10], "channels": [ch]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    outflow_testkit::eventually(Duration::from_secs(20), "resolved and delivered", async || {
+        receiver.received().iter().any(|r| r.json()["type"] == "alert.resolved").then_some(())
+    })
+    .await;
+    assert!(alerts_of(&app, id, "firing").await.is_empty());
+    let (_, events) = app.op(Method::GET, "/api/v1/tenants/83/alert-events", None).await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule_id"] == id)
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["resolved", "firing", "pending"]);
+    // Exactly one firing and one resolve, though the evaluator ran many times.
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "{:?}",
+        receiver.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_broker_behind_on_the_allowlist_fires_until_it_catches_up() {
+    let app = evaluating_app().await;
+    let (s, b) = app.op(Method::POST, "/api/v1/tenants/83/allowlist", Some(json!({"cidr": "198.51.100.7"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let report = |version: i64| json!({"broker_id": "kafka-1", "version": version, "entries": 1});
+    let (s, _) = app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(report(0))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, rule) = app
+        .op(Method::POST, RULES, Some(json!({"kind": "allowlist_unapplied", "name": "Unapplied", "for_secs": 1})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    let id = rule["id"].as_i64().unwrap();
+    let (firing, _) = outflow_testkit::eventually(Duration::from_secs(20), "allowlist_unapplied firing", async || {
+        let f = alerts_of(&app, id, "firing").await;
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(firing[0]["labels"], json!({"broker": "kafka-1"}));
+    let version = b["added_version"].as_i64().or_else(|| b["version"].as_i64()).unwrap_or(1);
+    let (s, _) =
+        app.call(Method::POST, "/api/v1/agent/status", Some(&app.agent.clone()), Some(report(version.max(1)))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    outflow_testkit::eventually(Duration::from_secs(20), "resolved once the broker caught up", async || {
+        alerts_of(&app, id, "firing").await.is_empty().then_some(())
+    })
+    .await;
+    let resolved = alerts_of(&app, id, "resolved").await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
 }

@@ -86,6 +86,19 @@ impl App {
             );
         }
         tasks.spawn(crate::store::notify::listen(self.state.store.clone(), cancel.clone()));
+        // Alert delivery runs on the replica holding the alerts lease.
+        tasks.spawn(self.state.deliverer.clone().run(self.state.replica.clone(), cancel.clone()));
+        // Alert evaluation, on the same replica (the same lease) as delivery.
+        match crate::alerts::evaluate::Evaluator::new(
+            self.state.store.clone(),
+            self.state.config.clone(),
+            self.state.sampler.clone(),
+        ) {
+            Ok(evaluator) => {
+                tasks.spawn(evaluator.run(self.state.replica.clone(), cancel.clone()));
+            }
+            Err(e) => tracing::error!(error = %e, "alert evaluation cannot start"),
+        }
         let address = self.local_addr().to_string();
         tasks.spawn(crate::replicas::heartbeat(
             self.state.store.clone(),

@@ -49,7 +49,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
 }
 
-/// Alert evaluation (one evaluator per cluster, on the replica holding the `alerts` lease).
+/// Alert evaluation (one evaluator per cluster, on the replica holding the `alerts` lease),
+/// alert channels and their delivery.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -58,11 +59,30 @@ pub struct AlertsConfig {
     /// Instances of one rule that fire or resolve within this many seconds of the first go out
     /// as one message (`OUTFLOW_ALERTS_GROUP_WAIT_SECS`).
     pub group_wait_secs: u64,
+    /// Networks (CIDRs) alert channels may send to although they are not public, e.g.
+    /// `127.0.0.1/32` for a local receiver; plain `http` is accepted for them
+    /// (`OUTFLOW_ALERTS_ALLOW_DESTINATIONS`, comma-separated). Empty: https to public addresses only.
+    pub allow_destinations: Vec<String>,
+    /// Retry and timeout timings; not read from files or the environment (tests shorten them).
+    #[serde(skip)]
+    pub delivery: crate::alerts::deliver::Tuning,
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
-        Self { evaluate_interval_ms: 5000, group_wait_secs: 30 }
+        Self {
+            evaluate_interval_ms: 5000,
+            group_wait_secs: 30,
+            allow_destinations: Vec::new(),
+            delivery: crate::alerts::deliver::Tuning::default(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The allowed networks (checked when the configuration was loaded).
+    pub fn allowed_destinations(&self) -> Vec<crate::firewall::Cidr> {
+        self.allow_destinations.iter().filter_map(|c| c.parse().ok()).collect()
     }
 }
 
@@ -338,6 +358,10 @@ impl Config {
             self.http.trusted_proxies =
                 v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
         }
+        if let Some(v) = var("OUTFLOW_ALERTS_ALLOW_DESTINATIONS") {
+            self.alerts.allow_destinations =
+                v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect();
+        }
         if let Some(v) = var("OUTFLOW_MAX_CONCURRENT_CHECKS") {
             self.max_concurrent_checks = parse("OUTFLOW_MAX_CONCURRENT_CHECKS", v)?;
         }
@@ -459,6 +483,9 @@ impl Config {
         for proxy in &http.trusted_proxies {
             proxy.parse::<crate::firewall::Cidr>().map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
         }
+        for cidr in &self.alerts.allow_destinations {
+            cidr.parse::<crate::firewall::Cidr>().map_err(|e| anyhow::anyhow!("alerts.allow_destinations: {e}"))?;
+        }
         if self.credentials.validity_days == 0 || self.ca.validity_days == 0 {
             bail!("validity_days must be at least 1");
         }
@@ -520,6 +547,7 @@ mod tests {
                 "OUTFLOW_CA_KEY_ALGORITHM" => Some("rsa-3072".into()),
                 "OUTFLOW_MAX_CONCURRENT_CHECKS" => Some("16".into()),
                 "OUTFLOW_ACCESS_LOG_FORMAT" => Some("combined_extended".into()),
+                "OUTFLOW_ALERTS_ALLOW_DESTINATIONS" => Some("127.0.0.1/32, ::1".into()),
                 _ => None,
             })
             .unwrap();
@@ -528,7 +556,11 @@ mod tests {
         assert_eq!(config.ca.key_algorithm, KeyAlgorithm::Rsa3072);
         assert_eq!(config.max_concurrent_checks, 16);
         assert_eq!(config.bundle.access_log_format, AccessLogFormat::CombinedExtended);
+        assert_eq!(config.alerts.allow_destinations, ["127.0.0.1/32", "::1"]);
+        assert_eq!(config.alerts.allowed_destinations().len(), 2);
         config.validate().unwrap();
+        config.alerts.allow_destinations = vec!["localhost".into()];
+        assert!(config.validate().unwrap_err().to_string().contains("alerts.allow_destinations"));
     }
 
     #[test]

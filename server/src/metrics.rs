@@ -8,4 +8,6 @@ pub struct Metrics {
     pub reconcile_failures: AtomicU64,
     /// Successful audited requests whose change staged no audit entry in its transaction.
     pub audit_unstaged: AtomicU64,
+    /// Alert deliveries sent by this process, by channel kind and outcome.
+    pub alert_deliveries: std::sync::Arc<crate::alerts::deliver::Counters>,
 }

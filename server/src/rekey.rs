@@ -4,6 +4,7 @@
 //! the rotation is under way (they open both, seal with the new one); `outflow kek rotate`
 //! re-seals what the old key sealed; then the previous key is dropped (docs/deploy.md).
 
+use crate::alerts::deliver::channels;
 use crate::error::{Error, Result};
 use crate::pki::Kek;
 use crate::pki::{ca, issuer};
@@ -13,7 +14,8 @@ use crate::store::sealed::{self, Field};
 /// What a rotation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
-    /// Sealed values rewritten (CA key, and a key and a password per credential).
+    /// Sealed values rewritten (CA key, a key and a password per credential, a URL and the
+    /// signing secrets per alert channel).
     pub values: usize,
     /// Of those, the ones that opened only with the previous key.
     pub from_previous: usize,
@@ -24,6 +26,9 @@ fn context(field: Field<'_>) -> String {
         Field::CaKey => ca::KEY_CONTEXT.to_owned(),
         Field::CredentialKey(cn) => issuer::key_context(cn),
         Field::CredentialPassword(cn) => issuer::password_context(cn),
+        Field::ChannelUrl(id) => channels::url_context(id),
+        Field::ChannelSecret(id) => channels::secret_context(id),
+        Field::ChannelPreviousSecret(id) => channels::previous_secret_context(id),
     }
 }
 

@@ -11,11 +11,17 @@ pub struct Signals {
     desired: Notify,
     allowlist: watch::Sender<i64>,
     stopping: CancellationToken,
+    alert_deliveries: Notify,
 }
 
 impl Default for Signals {
     fn default() -> Self {
-        Self { desired: Notify::new(), allowlist: watch::Sender::new(0), stopping: CancellationToken::new() }
+        Self {
+            desired: Notify::new(),
+            allowlist: watch::Sender::new(0),
+            stopping: CancellationToken::new(),
+            alert_deliveries: Notify::new(),
+        }
     }
 }
 
@@ -46,6 +52,16 @@ impl Signals {
     /// committed in between still wakes the waiter.
     pub fn subscribe_allowlist(&self) -> watch::Receiver<i64> {
         self.allowlist.subscribe()
+    }
+
+    /// Alert deliveries were queued (committed): the delivery worker should look.
+    pub fn alert_deliveries_queued(&self) {
+        self.alert_deliveries.notify_one();
+    }
+
+    /// Completes after the next (or a missed) [`Signals::alert_deliveries_queued`].
+    pub async fn alert_deliveries_notified(&self) {
+        self.alert_deliveries.notified().await
     }
 
     /// Answers held polls now, so a graceful shutdown does not wait out their hold.

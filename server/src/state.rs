@@ -45,6 +45,8 @@ pub struct AppState {
     pub checks: Arc<CheckLimiter>,
     /// The agents' allowlist, encoded once per version for every agent that asks.
     pub agent_lists: crate::firewall::allowlist::AgentListCache,
+    /// Sends alert deliveries: the worker, and the channels' "Send test".
+    pub deliverer: Arc<crate::alerts::deliver::Deliverer>,
 }
 
 impl AppState {
@@ -89,6 +91,14 @@ impl AppState {
         };
         let issuer =
             Issuer::new(ca.clone(), kek.clone(), config.credentials.key_algorithm, config.credentials.validity_days);
+        let metrics = Arc::new(Metrics::default());
+        let deliverer = Arc::new(crate::alerts::deliver::Deliverer::new(
+            store.clone(),
+            kek.clone(),
+            crate::alerts::deliver::guard::Guard::new(config.alerts.allowed_destinations()),
+            config.alerts.delivery,
+            metrics.alert_deliveries.clone(),
+        ));
         Ok(Self {
             replica: store.replica().to_owned(),
             checks: CheckLimiter::new(config.max_concurrent_checks),
@@ -102,7 +112,8 @@ impl AppState {
             ca,
             issuer,
             cluster,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            deliverer,
         })
     }
 

@@ -6,7 +6,9 @@
 //! The types here are what the evaluator hands to delivery: a [`Message`] is one rule's
 //! instances that changed together (grouped within 30 s), rendered per channel kind when queued.
 
+pub mod deliver;
 pub mod engine;
+pub mod evaluate;
 pub mod manage;
 pub mod rules;
 pub mod waf;

@@ -2,6 +2,7 @@
 //! at `/api/v1/openapi.json` is generated from the same handlers that serve them.
 
 mod agent;
+mod alert_channels;
 mod alert_rules;
 mod allowlist;
 mod audit;
@@ -80,6 +81,18 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(alert_rules::list_operator_rules, alert_rules::create_operator_rule),
         routes!(alert_rules::get_operator_rule, alert_rules::replace_operator_rule, alert_rules::delete_operator_rule),
         routes!(alert_rules::list_operator_alerts),
+        routes!(alert_channels::list_channels, alert_channels::create_channel),
+        routes!(alert_channels::get_channel, alert_channels::change_channel, alert_channels::delete_channel),
+        routes!(alert_channels::test_channel),
+        routes!(alert_channels::list_deliveries),
+        routes!(alert_channels::list_operator_channels, alert_channels::create_operator_channel),
+        routes!(
+            alert_channels::get_operator_channel,
+            alert_channels::change_operator_channel,
+            alert_channels::delete_operator_channel
+        ),
+        routes!(alert_channels::test_operator_channel),
+        routes!(alert_channels::list_operator_deliveries),
     ]
 }
 

@@ -48,7 +48,37 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse>
     for (name, help, value) in counters {
         body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
     }
+    alert_deliveries(&state, &mut body).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}
+
+/// Alert delivery: what this process sent (by kind and outcome), what the outbox holds, what
+/// failed in the last day, and the channels a 410 disabled. Delivery failures are reported here
+/// and in the deliveries API, never through the failing channel.
+async fn alert_deliveries(state: &AppState, body: &mut String) -> Result<()> {
+    body.push_str(
+        "# HELP outflow_alert_deliveries_total Alert delivery attempts by channel kind and outcome (this process).\n\
+         # TYPE outflow_alert_deliveries_total counter\n",
+    );
+    for (kind, outcome, n) in state.metrics.alert_deliveries.snapshot() {
+        body.push_str(&format!("outflow_alert_deliveries_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}\n"));
+    }
+    let day_ago = crate::clock::now_ms() - 24 * 3600 * 1000;
+    let (by_state, failed) = crate::store::alert_deliveries::counts(&state.store, day_ago).await?;
+    body.push_str(
+        "# HELP outflow_alert_deliveries Alert deliveries in the outbox by state.\n# TYPE outflow_alert_deliveries gauge\n",
+    );
+    for (s, n) in by_state {
+        body.push_str(&format!("outflow_alert_deliveries{{state=\"{s}\"}} {n}\n"));
+    }
+    let disabled = crate::store::alert_channels::disabled_count(&state.store).await?;
+    body.push_str(&format!(
+        "# HELP outflow_alert_delivery_failures Alert deliveries failed or given up in the last 24 hours.\n\
+         # TYPE outflow_alert_delivery_failures gauge\noutflow_alert_delivery_failures {failed}\n\
+         # HELP outflow_alert_channels_disabled Alert channels disabled because their receiver answered 410.\n\
+         # TYPE outflow_alert_channels_disabled gauge\noutflow_alert_channels_disabled {disabled}\n"
+    ));
+    Ok(())
 }
 
 /// Serves `render()` at `/metrics` on its own listener until `stop` (the WAF worker's metrics).

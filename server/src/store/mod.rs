@@ -8,6 +8,8 @@
 
 mod connect;
 
+pub mod alert_channels;
+pub mod alert_deliveries;
 pub mod alerts;
 pub mod audit;
 pub mod ca;

@@ -9,6 +9,12 @@ pub enum Field<'a> {
     CaKey,
     CredentialKey(&'a str),
     CredentialPassword(&'a str),
+    /// An alert channel's URL, by channel id.
+    ChannelUrl(i64),
+    /// An alert channel's signing secret.
+    ChannelSecret(i64),
+    /// The signing secret a rotation replaced, still signing until its end.
+    ChannelPreviousSecret(i64),
 }
 
 /// Replaces every sealed value `v` of field `f` with `reseal(f, v)`, in one transaction: all of
@@ -43,6 +49,18 @@ pub async fn reseal_all(store: &Store, mut reseal: impl FnMut(Field<'_>, &[u8]) 
             .execute(&mut *tx)
             .await?;
         rewritten += 2;
+    }
+    for (id, url, secret, previous) in super::alert_channels::sealed_all(&mut tx).await? {
+        let url = reseal(Field::ChannelUrl(id), &url)?;
+        rewritten += 1;
+        let mut again = |field, value: Option<Vec<u8>>| -> Result<Option<Vec<u8>>> {
+            let Some(value) = value else { return Ok(None) };
+            rewritten += 1;
+            reseal(field, &value).map(Some)
+        };
+        let secret = again(Field::ChannelSecret(id), secret)?;
+        let previous = again(Field::ChannelPreviousSecret(id), previous)?;
+        super::alert_channels::write_sealed(&mut tx, id, url, secret, previous).await?;
     }
     tx.commit().await?;
     Ok(rewritten)
