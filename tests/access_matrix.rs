@@ -743,6 +743,17 @@ fn pages() -> Vec<Page> {
             "/tenants/83/allowlist/203.0.113.9/remove",
             [303, 303, 403, 303],
         ),
+        page(M::GET, "/tenants/{id}/alerts", "/tenants/83/alerts", [200, 200, 403, 303]),
+        form(
+            page(M::POST, "/tenants/{id}/alerts/rules", "/tenants/83/alerts/rules", [303, 303, 403, 303]),
+            &[("preset", "stalled")],
+        ),
+        page(
+            M::POST,
+            "/tenants/{id}/alerts/rules/{rule}/{action}",
+            "/tenants/83/alerts/rules/1/mute",
+            [303, 303, 403, 303],
+        ),
         page(M::GET, "/brokers", "/brokers", [200, 403, 403, 303]),
         page(M::POST, "/brokers/{broker}/forget", "/brokers/kafka-1/forget", [303, 403, 403, 303]),
         page(M::GET, "/static/style.css", "/static/style.css", [200, 200, 200, 200]),
