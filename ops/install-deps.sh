@@ -17,6 +17,8 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # Headless browser for browser_e2e (driven by playwright-core; no browser download).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# A real Alertmanager for the operator alert test (run by the test on loopback only).
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 # Headers for the vendored librdkafka build (rdkafka with cmake-build,ssl); PostgreSQL for the
 # store's second backend (the tests start their own server with initdb + pg_ctl).
 for pkg in libssl-dev zlib1g-dev libcurl4-openssl-dev postgresql; do
