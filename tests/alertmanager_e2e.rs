@@ -6,13 +6,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use outflow_testkit::{Process, eventually, spawn_app_with};
+use outflow_testkit::{Process, eventually, free_port, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 async fn active_alerts(base: &str) -> Vec<Value> {
     let url = format!("{base}/api/v2/alerts?active=true&silenced=false&inhibited=false");

@@ -3,19 +3,20 @@
 //! fires exactly once (the receiver's 500 is retried under the same `webhook-id`, the
 //! signature verifies with Python's `hmac`); 40 attacking addresses with `group_by=client_ip`
 //! go out as one message listing 20; `kill -9` of the server while the burst fires and a
-//! restart send no second firing, and the resolve is still delivered.
+//! restart send no second firing, and the resolve is still delivered; the zip's consumer.py
+//! stopped while traffic arrives fires `lag_above` and `group_stalled`, running it resolves both.
 
 use std::process::Command;
 use std::time::Duration;
 
 use outflow_testkit::receiver::{Answer, Received, Receiver};
 use outflow_testkit::waf_corpus::modsec_record;
-use outflow_testkit::{Broker, Server, Tenants, eventually};
+use outflow_testkit::{Broker, Server, Tenants, consume_with_bundle, eventually, free_port};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+fn lines(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("198.51.100.9 - - [03/Dec/2026:07:00:00 +0000] \"GET /{tag}/{i} HTTP/1.1\" 200 5")).collect()
 }
 
 /// One raw record per client, each with a CRITICAL SQL-injection message and a WARNING.
@@ -150,6 +151,37 @@ async fn bursts_fire_once_group_survive_a_kill_and_resolve() {
         (!of(&receiver.received(), scanners, "alert.resolved").is_empty()).then_some(())
     })
     .await;
+
+    // Consumers: with consumer.py stopped while traffic arrives, lag and stalled fire;
+    // running it again resolves both.
+    let lag = rule(json!({"kind": "lag_above", "name": "Behind", "group": "c83_*", "threshold": 5,
+        "for_secs": 1, "channels": [ch]}))
+    .await;
+    let stalled = rule(json!({"kind": "group_stalled", "name": "Stalled", "group": "c83_*", "for_secs": 2,
+        "channels": [ch]}))
+    .await;
+    let bundle = work.path().join("bundle");
+    api.unpack_bundle(83, &bundle).await;
+    let first = lines("first", 5);
+    broker.produce("c83", &first);
+    consume_with_bundle(&bundle, &first);
+    let second = lines("second", 20);
+    broker.produce("c83", &second);
+    for (rule, what) in [(lag, "lag_above firing"), (stalled, "group_stalled firing")] {
+        eventually(Duration::from_secs(60), what, async || {
+            (!of(&receiver.received(), rule, "alert.firing").is_empty()).then_some(())
+        })
+        .await;
+    }
+    let fired = of(&receiver.received(), stalled, "alert.firing");
+    assert_eq!(fired[0].json()["data"]["labels"]["group"], "c83_python", "{}", fired[0].body);
+    consume_with_bundle(&bundle, &second);
+    for (rule, what) in [(lag, "lag_above resolved"), (stalled, "group_stalled resolved")] {
+        eventually(Duration::from_secs(60), what, async || {
+            (!of(&receiver.received(), rule, "alert.resolved").is_empty()).then_some(())
+        })
+        .await;
+    }
 
     // The history and the current state through the API.
     let firing_now = api.call_ok(Method::GET, "/api/v1/tenants/83/alerts?state=firing", None).await;

@@ -10,7 +10,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use outflow_testkit::waf_corpus::modsec_record;
-use outflow_testkit::{Broker, Process, broker_and_server, repo_root, run_ok};
+use outflow_testkit::{Broker, Process, broker_and_server, consume_with_bundle, repo_root, run_ok};
 
 /// Waits until the splitter created `topic`.
 fn eventually_partitions(broker: &Broker, topic: &str) {
@@ -19,13 +19,6 @@ fn eventually_partitions(broker: &Broker, topic: &str) {
         assert!(std::time::Instant::now() < deadline, "{topic} was not created");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Runs the zip's consumer.py until it printed every record in `expected`, then stops it.
-fn consume(bundle: &Path, expected: &[String]) {
-    let mut py = Process::spawn(Command::new("python3").arg("consumer.py").current_dir(bundle));
-    py.expect_all(expected, Duration::from_secs(90), "consumer.py");
-    py.interrupt();
 }
 
 fn records(tag: &str, n: usize) -> Vec<String> {
@@ -72,7 +65,7 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
 
     let first = records("first", 20);
     broker.produce("c83", &first);
-    consume(&bundle, &first);
+    consume_with_bundle(&bundle, &first);
     let second = records("second", 30);
     broker.produce("c83", &second);
     tell(&mut stdin);
@@ -80,7 +73,7 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     let lagging = driver.wait_for("LAGGING ", Duration::from_secs(90));
     let lag: i64 = lagging.trim_start_matches("LAGGING ").trim().parse().unwrap();
     assert_eq!(lag, 30, "the tab shows the records not yet consumed");
-    consume(&bundle, &second);
+    consume_with_bundle(&bundle, &second);
     tell(&mut stdin);
     driver.wait_for("CAUGHTUP", Duration::from_secs(90));
 

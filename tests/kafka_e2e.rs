@@ -10,14 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use outflow_testkit::{Api, Broker, Process, Server, Tenants, eventually, repo_root, run, run_ok, unzip};
+use outflow_testkit::{Api, Broker, Process, Server, Tenants, eventually, repo_root, run, run_ok};
 use serde_json::{Value, json};
 
 /// What this test reads besides the shared API calls.
 trait Streaming {
     async fn reconcile(&self, id: i64) -> Value;
     async fn wait_ready(&self, id: i64, timeout: Duration) -> Duration;
-    async fn unpack_bundle(&self, id: i64, dir: &Path);
     async fn metric(&self, name: &str) -> u64;
 }
 
@@ -34,15 +33,6 @@ impl Streaming for Api {
         })
         .await
         .1
-    }
-
-    /// Downloads and unpacks the tenant's bundle into `dir`.
-    async fn unpack_bundle(&self, id: i64, dir: &Path) {
-        let zip = self.bundle(id).await;
-        std::fs::create_dir_all(dir).unwrap();
-        for (name, data) in unzip(&zip) {
-            std::fs::write(dir.join(name), data).unwrap();
-        }
     }
 
     async fn metric(&self, name: &str) -> u64 {

@@ -44,6 +44,15 @@ impl Api {
     }
 
     /// Tenant `id`'s zip.
+    /// Downloads and unpacks the tenant's bundle into `dir`.
+    pub async fn unpack_bundle(&self, id: i64, dir: &std::path::Path) {
+        let zip = self.bundle(id).await;
+        std::fs::create_dir_all(dir).unwrap();
+        for (name, data) in unzip(&zip) {
+            std::fs::write(dir.join(name), data).unwrap();
+        }
+    }
+
     pub async fn bundle(&self, id: i64) -> Vec<u8> {
         let resp = self.client.get(self.url(&format!("/api/v1/tenants/{id}/bundle.zip"))).bearer_auth(&self.token);
         let resp = resp.send().await.unwrap();

@@ -37,7 +37,7 @@ pub use app::{TestApp, browser, csrf_of, spawn_app, spawn_app_with};
 pub use binary::{Server, agent_token, operator_token, outflow, outflow_bin};
 pub use database::{TEST_KEK, fresh_database_url, on_postgres, storage_files};
 pub use kafka::{Broker, Cluster, broker_and_server};
-pub use process::{Process, free_port, run, run_ok};
+pub use process::{Process, consume_with_bundle, free_port, run, run_ok};
 pub use tenants::Tenants;
 pub use wait::{eventually, poll};
 

@@ -151,3 +151,11 @@ pub fn run_ok(program: &str, args: &[&str], cwd: &Path) -> String {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Runs an unpacked bundle's `consumer.py` until it printed every record in `expected`, then
+/// stops it (its group commits what it read).
+pub fn consume_with_bundle(bundle: &std::path::Path, expected: &[String]) {
+    let mut py = Process::spawn(std::process::Command::new("python3").arg("consumer.py").current_dir(bundle));
+    py.expect_all(expected, std::time::Duration::from_secs(90), "consumer.py");
+    py.interrupt();
+}
