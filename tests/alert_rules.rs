@@ -250,6 +250,20 @@ async fn an_expiring_credential_fires_and_resolves_through_the_evaluator() {
     .await;
     assert_eq!(got[0].json()["type"], "alert.firing", "{}", got[0].body);
 
+    // Rotation: c83.1 is no longer the newest credential, its alert resolves (c83.2, valid
+    // for 20 days too, fires in its place).
+    let (s, b) = app.op(Method::POST, "/api/v1/tenants/83/credentials", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    outflow_testkit::eventually(Duration::from_secs(20), "c83.1 resolved, c83.2 firing", async || {
+        let firing = alerts_of(&app, id, "firing").await;
+        let resolved = alerts_of(&app, id, "resolved").await;
+        (firing.len() == 1
+            && firing[0]["labels"]["credential"] == "c83.2"
+            && resolved.iter().any(|a| a["labels"]["credential"] == "c83.1"))
+        .then_some(())
+    })
+    .await;
+
     // Only "within 10 days" now: the 30-day instance resolves.
     let (s, b) = app
         .op(
@@ -272,14 +286,16 @@ async fn an_expiring_credential_fires_and_resolves_through_the_evaluator() {
         .filter(|e| e["rule_id"] == id)
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["resolved", "firing", "pending"]);
-    // Exactly one firing and one resolve, though the evaluator ran many times.
-    assert_eq!(
-        receiver.received().len(),
-        2,
-        "{:?}",
-        receiver.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>()
-    );
+    // Per credential: pending, firing, resolved; c83.1's resolve and c83.2's start share a pass.
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["firing", "firing", "pending", "pending", "resolved", "resolved"], "{kinds:?}");
+    assert_eq!(kinds[0], "resolved");
+    // Exactly two firings and two resolves, though the evaluator ran many times.
+    let types: Vec<String> =
+        receiver.received().iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types.iter().filter(|t| *t == "alert.firing").count(), 2, "{types:?}");
+    assert_eq!(types.iter().filter(|t| *t == "alert.resolved").count(), 2, "{types:?}");
 }
 
 #[tokio::test]
