@@ -754,6 +754,16 @@ fn pages() -> Vec<Page> {
             "/tenants/83/alerts/rules/1/mute",
             [303, 303, 403, 303],
         ),
+        form(
+            page(M::POST, "/tenants/{id}/alerts/channels", "/tenants/83/alerts/channels", [422, 422, 403, 303]),
+            &[("kind", "webhook"), ("name", "x"), ("url", "https://10.0.0.1/hook")],
+        ),
+        page(
+            M::POST,
+            "/tenants/{id}/alerts/channels/{channel}/{action}",
+            "/tenants/83/alerts/channels/1/delete",
+            [404, 404, 403, 303],
+        ),
         page(M::GET, "/brokers", "/brokers", [200, 403, 403, 303]),
         page(M::POST, "/brokers/{broker}/forget", "/brokers/kafka-1/forget", [303, 403, 403, 303]),
         page(M::GET, "/static/style.css", "/static/style.css", [200, 200, 200, 200]),

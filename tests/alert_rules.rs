@@ -273,8 +273,8 @@ async fn an_expiring_credential_fires_and_resolves_through_the_evaluator() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    outflow_testkit::eventually(Duration::from_secs(20), "resolved and delivered", async || {
-        receiver.received().iter().any(|r| r.json()["type"] == "alert.resolved").then_some(())
+    outflow_testkit::eventually(Duration::from_secs(20), "both resolves delivered", async || {
+        (receiver.received().iter().filter(|r| r.json()["type"] == "alert.resolved").count() == 2).then_some(())
     })
     .await;
     assert!(alerts_of(&app, id, "firing").await.is_empty());
@@ -292,10 +292,20 @@ async fn an_expiring_credential_fires_and_resolves_through_the_evaluator() {
     assert_eq!(sorted, ["firing", "firing", "pending", "pending", "resolved", "resolved"], "{kinds:?}");
     assert_eq!(kinds[0], "resolved");
     // Exactly two firings and two resolves, though the evaluator ran many times.
-    let types: Vec<String> =
-        receiver.received().iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(types.iter().filter(|t| *t == "alert.firing").count(), 2, "{types:?}");
-    assert_eq!(types.iter().filter(|t| *t == "alert.resolved").count(), 2, "{types:?}");
+    let types: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.json()["type"].as_str().unwrap(),
+                r.header("webhook-id").unwrap_or(""),
+                r.json()["data"]["labels"]
+            )
+        })
+        .collect();
+    assert_eq!(types.iter().filter(|t| t.starts_with("alert.firing")).count(), 2, "{types:?}");
+    assert_eq!(types.iter().filter(|t| t.starts_with("alert.resolved")).count(), 2, "{types:?}");
 }
 
 #[tokio::test]
@@ -327,4 +337,58 @@ async fn a_broker_behind_on_the_allowlist_fires_until_it_catches_up() {
     .await;
     let resolved = alerts_of(&app, id, "resolved").await;
     assert_eq!(resolved.len(), 1, "{resolved:?}");
+}
+
+#[tokio::test]
+async fn the_alerts_tab_adds_a_channel_shows_its_secret_once_and_sends_a_test() {
+    let app = evaluating_app().await;
+    let receiver = outflow_testkit::receiver::Receiver::start().await;
+    let (client, csrf) = signed_in(&app).await;
+    let url = format!("{}/hook", receiver.url);
+    let r = client
+        .post(app.url("/tenants/83/alerts/channels"))
+        .form(&[("csrf", csrf.as_str()), ("kind", "webhook"), ("name", "SOC"), ("url", url.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("whsec_"), "the secret is shown once");
+    let again = client.get(app.url("/tenants/83/alerts")).send().await.unwrap().text().await.unwrap();
+    assert!(!again.contains("whsec_"), "and never again");
+    assert!(again.contains(r#"<option value="webhook">"#) && again.contains(r#"name="channels""#));
+    let (_, channels) = app.op(Method::GET, "/api/v1/tenants/83/alert-channels", None).await;
+    let ch = channels[0]["id"].as_i64().unwrap();
+
+    let r = client
+        .post(app.url(&format!("/tenants/83/alerts/channels/{ch}/test")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(r#"data-test-status="200""#), "{page}");
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(receiver.received()[0].json()["type"], "alert.test");
+
+    // A private destination is refused with the reason on the page.
+    let r = client
+        .post(app.url("/tenants/83/alerts/channels"))
+        .form(&[("csrf", csrf.as_str()), ("kind", "webhook"), ("name", "x"), ("url", "https://10.0.0.1/hook")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("url"));
+
+    let r = client
+        .post(app.url(&format!("/tenants/83/alerts/channels/{ch}/delete")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, channels) = app.op(Method::GET, "/api/v1/tenants/83/alert-channels", None).await;
+    assert_eq!(channels, json!([]));
 }

@@ -1,5 +1,5 @@
 //! A tenant's Alerts tab: current alerts, the rules (with presets to add one, mute and delete),
-//! and the recent history.
+//! the channels (add, send a test, their last deliveries, delete) and the recent history.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,6 +9,8 @@ use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::{Nav, NoticeQuery, PageResult, see_other};
+use crate::alerts::deliver::TestOutcome;
+use crate::alerts::deliver::channels::{self, ChannelInput, ChannelView};
 use crate::alerts::manage::{self, AlertEventView, AlertView, PRESETS, RuleView};
 use crate::auth::Session;
 use crate::error::Error;
@@ -29,7 +31,12 @@ pub struct AlertsPage {
     rules: Vec<RuleView>,
     events: Vec<(AlertEventView, String)>,
     presets: Vec<(&'static str, &'static str)>,
+    channels: Vec<ChannelView>,
     error: Option<String>,
+    /// A new webhook channel's signing secret, shown this once.
+    new_secret: Option<(String, String)>,
+    /// The answer of a "Send test": channel name and outcome.
+    tested: Option<(String, TestOutcome)>,
 }
 
 async fn page(
@@ -71,7 +78,10 @@ async fn page(
         rules,
         events,
         presets: PRESETS.iter().map(|(k, label, ..)| (*k, *label)).collect(),
+        channels: channels::list(&state.deliverer, Some(id)).await?,
         error: None,
+        new_secret: None,
+        tested: None,
     })
 }
 
@@ -167,4 +177,65 @@ pub fn params_text(params: &serde_json::Value) -> String {
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
         .unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChannelForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    url: String,
+}
+
+/// Adds a channel; the page answers directly (no redirect), so a webhook's secret is shown
+/// once and never travels in a URL.
+pub async fn create_channel(
+    State(state): State<AppState>,
+    form: TenantForm,
+    Form(f): Form<ChannelForm>,
+) -> PageResult<Response> {
+    let id = form.authorize(&f.csrf)?;
+    let input = ChannelInput { kind: f.kind.clone(), name: f.name.trim().to_owned(), url: f.url.trim().to_owned() };
+    match channels::create(&state.deliverer, Some(id), &input).await {
+        Ok(created) => {
+            let mut p = page(&state, &form.session, id, Some("Channel added.")).await?;
+            p.new_secret = created.secret.map(|secret| (created.name, secret));
+            Ok(p.into_response())
+        }
+        Err(e @ Error::Invalid { .. }) => {
+            let mut p = page(&state, &form.session, id, None).await?;
+            p.error = Some(e.public_message());
+            Ok((crate::http::status(&e), p).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `test` (one delivery now, the receiver's answer shown) or `delete` a channel.
+pub async fn channel_action(
+    State(state): State<AppState>,
+    form: TenantForm,
+    Path((_id, channel, action)): Path<(String, i64, String)>,
+    Form(f): Form<RuleAction>,
+) -> PageResult<Response> {
+    let id = form.authorize(&f.csrf)?;
+    match action.as_str() {
+        "test" => {
+            let dashboard = format!("{}/tenants/{id}/alerts", state.config.public_url());
+            let outcome = channels::test(&state.deliverer, Some(id), channel, &dashboard).await?;
+            let mut p = page(&state, &form.session, id, None).await?;
+            let name = p.channels.iter().find(|c| c.id == channel).map(|c| c.name.clone()).unwrap_or_default();
+            p.tested = Some((name, outcome));
+            Ok(p.into_response())
+        }
+        "delete" => {
+            channels::delete(&state.deliverer, Some(id), channel).await?;
+            Ok(see_other(&format!("/tenants/{id}/alerts?notice=channel-deleted#channels")))
+        }
+        _ => Err(Error::NotFound("no such action".into()).into()),
+    }
 }

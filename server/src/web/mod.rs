@@ -76,6 +76,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/tenants/{id}/alerts", alerts::alerts),
         route(M::POST, "/tenants/{id}/alerts/rules", alerts::create_rule),
         route(M::POST, "/tenants/{id}/alerts/rules/{rule}/{action}", alerts::rule_action),
+        route(M::POST, "/tenants/{id}/alerts/channels", alerts::create_channel),
+        route(M::POST, "/tenants/{id}/alerts/channels/{channel}/{action}", alerts::channel_action),
         route(M::GET, "/brokers", firewall::brokers_page),
         route(M::POST, "/brokers/{broker}/forget", firewall::forget_broker),
         route(M::GET, "/static/style.css", style),
@@ -244,6 +246,7 @@ impl NoticeQuery {
             "rule-muted" => "Rule muted for an hour: still evaluated, nothing sent.",
             "rule-unmuted" => "Rule unmuted.",
             "rule-deleted" => "Rule deleted with its alerts and history.",
+            "channel-deleted" => "Channel deleted; rules that used it send to their other channels.",
             _ => return None,
         })
     }
