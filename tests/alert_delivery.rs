@@ -527,3 +527,35 @@ async fn slack_and_alertmanager_bodies_have_the_shape_their_receivers_expect() {
     assert_eq!(page["deliveries"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(deliveries(&app, "").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_tenant_sees_only_its_own_channels_and_deliveries() {
+    use outflow::auth::Role;
+    use outflow::auth::tokens::{self, Owner};
+    use outflow::tenants::TenantId;
+    let app = app(fast).await;
+    let receiver = Receiver::start(vec![]).await;
+    let id = add_channel(&app, "webhook", &receiver.base).await["id"].as_i64().unwrap();
+    queue(&app, id, &message(Status::Firing, 1)).await;
+    receiver.wait_for(1).await;
+    let owner = Owner { role: Role::Tenant, tenant: Some(TenantId::parse(84).unwrap()), broker: None, user_id: None };
+    let (_, globex) = tokens::create(&app.state.store, &owner, "globex-ci").await.unwrap();
+    let call = async |method: Method, path: &str| app.call(method, path, Some(&globex), None).await;
+    // Tenant 83's channel is not found under tenant 84, and 84 lists nothing.
+    for method in [Method::GET, Method::DELETE] {
+        let (status, _) = call(method, &format!("/api/v1/tenants/84/alert-channels/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, _) = call(Method::POST, &format!("/api/v1/tenants/84/alert-channels/{id}/test")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = call(Method::GET, "/api/v1/tenants/84/alert-channels").await;
+    assert_eq!(list, json!([]));
+    let (_, page) = call(Method::GET, "/api/v1/tenants/84/alert-deliveries").await;
+    assert_eq!(page["deliveries"], json!([]));
+    let (status, _) = call(Method::GET, &format!("/api/v1/tenants/83/alert-channels/{id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor is it an operators' channel.
+    let (status, _) = app.op(Method::GET, &format!("/api/v1/alert-channels/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(deliveries(&app, "").await.len(), 1);
+}

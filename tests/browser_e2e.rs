@@ -112,5 +112,5 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     driver.wait_for("DONE", Duration::from_secs(30));
 
     let shots: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
-    assert_eq!(shots.len(), 10, "a screenshot per step: {shots:?}");
+    assert_eq!(shots.len(), 11, "a screenshot per step: {shots:?}");
 }

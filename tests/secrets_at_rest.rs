@@ -96,7 +96,28 @@ async fn no_plaintext_secrets_in_the_data_dir() {
     let first = credentials::newest_active(&app.state.store, &app.state.issuer, tenant).await.unwrap().unwrap();
     assert_eq!(first.row.cn, "c83.1");
 
+    // An alert channel's signing secret and a Slack URL (itself a secret).
+    let slack_url = "https://93.184.215.14/services/T0SECRET/B0SECRET/xoxSlackPathSecret";
+    let (_, slack) = app
+        .op(
+            Method::POST,
+            "/api/v1/tenants/83/alert-channels",
+            Some(serde_json::json!({"kind": "slack", "name": "s", "url": slack_url})),
+        )
+        .await;
+    assert_eq!(slack["url"], "https://93.184.215.14/…", "{slack}");
+    let (_, hook) = app
+        .op(
+            Method::POST,
+            "/api/v1/tenants/83/alert-channels",
+            Some(serde_json::json!({"kind": "webhook", "name": "w", "url": "https://93.184.215.14/hook"})),
+        )
+        .await;
+    let signing_secret = hook["secret"].as_str().unwrap().to_owned();
+
     let files = data_files(&app).await;
+    assert_absent(&files, "Slack URL", b"xoxSlackPathSecret");
+    assert_absent(&files, "webhook signing secret", signing_secret.as_bytes());
     assert!(
         files.iter().any(|(n, _)| n.ends_with("outflow.db") || n.contains("/base/")),
         "the database's own files are searched"
@@ -199,14 +220,21 @@ async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
     api.create_and_activate(83, "Acme").await;
     api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     let before = unzip(&api.bundle(83).await);
+    // A webhook channel with a rotated secret: its URL, secret and previous secret are sealed.
+    let channels = "/api/v1/tenants/83/alert-channels";
+    let hook = serde_json::json!({"kind": "webhook", "name": "w", "url": "https://93.184.215.14/hook"});
+    let hook = api.call_ok(Method::POST, channels, Some(hook)).await;
+    let hook_path = format!("{channels}/{}", hook["id"]);
+    api.call_ok(Method::PATCH, &hook_path, Some(serde_json::json!({"rotate_secret": true}))).await;
     drop(server);
 
     // A rotation needs the old key to open what it sealed.
     let refused = outflow_fails(&data, &new, &["kek", "rotate"]);
     assert!(refused.contains("cannot decrypt"), "{refused}");
     let out = outflow(&data, &rotating, &["kek", "rotate"]);
-    // The CA key, and a key and a password for each of the two credentials.
-    assert!(out.contains("Re-sealed 5 values with the current KEK (5 were sealed with the previous one)"), "{out}");
+    // The CA key, a key and a password for each of the two credentials, and the channel's URL,
+    // secret and previous secret.
+    assert!(out.contains("Re-sealed 8 values with the current KEK (8 were sealed with the previous one)"), "{out}");
     let again = outflow(&data, &rotating, &["kek", "rotate"]);
     assert!(again.contains("(0 were sealed with the previous one)"), "{again}");
 
@@ -225,6 +253,8 @@ async fn the_kek_rotates_and_the_old_key_stops_opening_anything() {
         run_ok("openssl", &["pkey", "-in", "key.pem", "-passin", "file:password.txt"], &dir)
     };
     assert_eq!(plain_key(&before, "before"), plain_key(&after, "after"));
+    let reopened = api.call_ok(Method::GET, &hook_path, None).await;
+    assert_eq!(reopened["url"], "https://93.184.215.14/hook");
     api.call_ok(Method::POST, "/api/v1/tenants/83/credentials", None).await;
     drop(server);
 

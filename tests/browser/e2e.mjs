@@ -4,7 +4,8 @@
 //   this script prints "ZIP <path>" after downloading the bundle, then waits for "NEXT";
 //   prints "LAGGING <n>" once the Streaming tab shows the consumer group behind, waits for "NEXT";
 //   prints "CAUGHTUP" once the tab shows the group's lag back at zero, waits for "NEXT";
-//   prints "WAF <rows> <live section px> <page px> <first row>" once WAF events show, then "DONE".
+//   prints "WAF <rows> <live section px> <page px> <first row>" once WAF events show, adds an
+//   alert rule on the Alerts tab, then prints "DONE".
 // Environment: BASE (server URL), TOKEN (operator token), OUT (screenshot directory),
 // DOWNLOADS (where the zip goes), CHROMIUM (browser binary, default /usr/bin/chromium).
 import { chromium } from "playwright-core";
@@ -116,6 +117,14 @@ try {
   await shot(page, "waf-event-raw");
   const first = (await page.locator("table.waf-events tbody tr[data-offset]").first().innerText()).replace(/\s+/g, " ");
   console.log(`WAF ${rows} ${Math.round(live.height)} ${height} ${first}`);
+
+  // The Alerts tab: the tenant's default rules, a preset added.
+  await page.getByRole("link", { name: /^Alerts/ }).click();
+  await page.getByText("Consumer stalled", { exact: false }).first().waitFor();
+  await page.getByRole("radio", { name: "One scanner address: 50/min" }).check();
+  await page.getByRole("button", { name: "Add rule" }).click();
+  await page.getByText("Alert rule added").waitFor();
+  await shot(page, "alerts");
   console.log("DONE");
 } catch (e) {
   // What the page showed when a step gave up, for the test's failure message.

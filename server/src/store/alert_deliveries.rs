@@ -96,6 +96,22 @@ pub async fn due(store: &Store, now_ms: i64) -> Result<Vec<DueRow>> {
     .await?)
 }
 
+/// Whether delivery `id` is still pending and due with `attempts` made: a worker holding its
+/// channel re-checks this before sending, because the list it picked the row from may have been
+/// read before the channel's previous request recorded its result (the same row, sent twice).
+pub async fn still_due(store: &Store, id: i64, attempts: i64, now_ms: i64) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "select id from alert_deliveries where id = $1 and state = 'pending' and attempts = $2 \
+         and next_attempt_at <= $3",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(now_ms)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// When the next pending delivery falls due, if any is pending.
 pub async fn next_due_at(store: &Store) -> Result<Option<i64>> {
     let (at,): (Option<i64>,) =

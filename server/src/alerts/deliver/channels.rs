@@ -336,20 +336,28 @@ pub async fn test(d: &Deliverer, owner: Option<TenantId>, id: i64, dashboard_url
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// Only this channel's deliveries.
+    #[param(minimum = 1)]
     pub channel: Option<i64>,
     /// Deliveries with an id below this (the previous page's `next_before`).
+    #[param(minimum = 1)]
     pub before: Option<i64>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
 /// A page of the owner's deliveries, newest first.
 pub async fn deliveries(d: &Deliverer, owner: Option<TenantId>, q: &DeliveryQuery) -> Result<DeliveryPage> {
-    owner_exists(d, owner).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(Error::invalid("limit", "limit must be 1-200"));
     }
+    for (field, value) in [("channel", q.channel), ("before", q.before)] {
+        if value.is_some_and(|v| v < 1) {
+            return Err(Error::invalid(field, format!("{field} must be a positive id")));
+        }
+    }
+    owner_exists(d, owner).await?;
     let query = outbox::Query { tenant: owner_id(owner), channel: q.channel, before: q.before, limit: limit + 1 };
     let mut rows = outbox::list(d.store(), &query).await?;
     let more = rows.len() as i64 > limit;

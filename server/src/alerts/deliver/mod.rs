@@ -365,6 +365,9 @@ impl Deliverer {
 
     /// Sends one due delivery and records what came of it.
     async fn deliver(&self, row: DueRow, last_sent: &Mutex<HashMap<i64, Instant>>) -> Result<()> {
+        if !outbox::still_due(&self.store, row.id, row.attempts, now_ms()).await? {
+            return Ok(());
+        }
         let Some(channel) = stored_channels::by_id(&self.store, row.channel_id).await? else { return Ok(()) };
         let Some(kind) = ChannelKind::parse(&channel.kind) else { return Ok(()) };
         let at = |sent: &Sent| Attempt {
@@ -437,7 +440,19 @@ impl Deliverer {
         let requests = TaskTracker::new();
         let mut leading: Option<(i64, Instant)> = None;
         loop {
-            if leading.is_none_or(|(_, renewed)| renewed.elapsed() >= LEASE_RENEW) {
+            // The lease is taken only while deliveries are pending: an idle worker writes nothing
+            // (and a lapsed lease lets another replica take over when work appears there).
+            let next_due = match outbox::next_due_at(&self.store).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading pending alert deliveries failed");
+                    None
+                }
+            };
+            let renew_due = leading.is_none_or(|(_, renewed)| renewed.elapsed() >= LEASE_RENEW);
+            if next_due.is_none() && renew_due {
+                leading = None;
+            } else if renew_due {
                 leading = match lease::acquire(&self.store, LEASE, &holder, LEASE_TTL.as_millis() as i64).await {
                     Ok(Some(epoch)) => {
                         if leading.is_none_or(|(e, _)| e != epoch) {
@@ -479,7 +494,9 @@ impl Deliverer {
                     }
                     Err(e) => tracing::warn!(error = %e, "reading due alert deliveries failed"),
                 }
-                if let Ok(Some(at)) = outbox::next_due_at(&self.store).await {
+                // What is due now was just started or waits for its channel's request to finish
+                // (which wakes the loop); only a later retry needs the timer.
+                if let Some(at) = next_due.filter(|at| *at > now_ms()) {
                     wait = wait.min(Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)));
                 }
             }
@@ -487,8 +504,7 @@ impl Deliverer {
                 _ = cancel.cancelled() => break,
                 _ = self.store.signals().alert_deliveries_notified() => {}
                 _ = self.finished.notified() => {}
-                // At least a few milliseconds: a due row whose channel is busy waits for `finished`.
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }
         requests.close();
