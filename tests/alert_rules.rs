@@ -74,6 +74,15 @@ async fn rules_are_validated_field_by_field() {
     let (s, b) =
         app.op(Method::POST, "/api/v1/alert-rules", Some(json!({"kind": "agent_stale", "name": "Agents"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+    for (body, field) in [
+        (json!({"kind": "dlq_growth", "name": "x", "window_secs": 5}), "window_secs"),
+        (json!({"kind": "dlq_growth", "name": "x", "topic": "a b"}), "topic"),
+    ] {
+        let (s, b) = app.op(Method::POST, "/api/v1/alert-rules", Some(body)).await;
+        assert_invalid(s, &b, field);
+    }
+    let (s, b) = app.op(Method::POST, RULES, Some(json!({"kind": "dlq_growth", "name": "x"}))).await;
+    assert_invalid(s, &b, "kind");
     let (_, ops) = app.op(Method::GET, "/api/v1/alert-rules", None).await;
     assert_eq!(ops.as_array().unwrap().len(), 1);
     assert_eq!(ops[0]["tenant_id"], Value::Null);
@@ -122,7 +131,7 @@ async fn twenty_rules_per_tenant_replace_mute_and_delete() {
     let (s, _) = app.op(Method::GET, &path, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, b) = app.op(Method::GET, "/api/v1/tenants/83/alerts?state=loud", None).await;
-    assert_invalid(s, &b, "state");
+    assert_invalid(s, &b, "query");
     let (s, b) = app.op(Method::GET, "/api/v1/tenants/83/alert-events?limit=0", None).await;
     assert_invalid(s, &b, "limit");
 }

@@ -4,7 +4,8 @@
 //! signature verifies with Python's `hmac`); 40 attacking addresses with `group_by=client_ip`
 //! go out as one message listing 20; `kill -9` of the server while the burst fires and a
 //! restart send no second firing, and the resolve is still delivered; the zip's consumer.py
-//! stopped while traffic arrives fires `lag_above` and `group_stalled`, running it resolves both.
+//! stopped while traffic arrives fires `lag_above` and `group_stalled`, running it resolves both;
+//! records the splitter dead-letters fire the operators' `dlq_growth`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -182,6 +183,38 @@ async fn bursts_fire_once_group_survive_a_kill_and_resolve() {
         })
         .await;
     }
+
+    // Operators: records the splitter dead-letters fire `dlq_growth` on an operators' channel.
+    let (s, och) = api
+        .call(
+            Method::POST,
+            "/api/v1/alert-channels",
+            Some(json!({"kind": "webhook", "name": "NOC", "url": format!("{}/noc", receiver.url)})),
+        )
+        .await;
+    assert_eq!(s, 201, "{och}");
+    let (s, dlq) = api
+        .call(
+            Method::POST,
+            "/api/v1/alert-rules",
+            Some(json!({"kind": "dlq_growth", "name": "Dead letters", "threshold": 5, "window_secs": 60,
+                "channels": [och["id"]]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{dlq}");
+    let dlq = dlq["id"].as_i64().unwrap();
+    // A first look at the topic's end, then the bad records.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bad: Vec<(String, String)> = (0..6).map(|i| ("83".to_owned(), format!("not json {i}"))).collect();
+    broker.produce_keyed("waf.audit.raw", &bad);
+    let (fired, _) = eventually(Duration::from_secs(60), "dlq_growth firing", async || {
+        let f = of(&receiver.received(), dlq, "alert.firing");
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(fired[0].path, "/noc");
+    assert_eq!(fired[0].json()["data"]["labels"]["topic"], "waf.audit.dlq", "{}", fired[0].body);
+    assert!(fired[0].json()["data"]["value"].as_f64().unwrap() >= 6.0, "{}", fired[0].body);
 
     // The history and the current state through the API.
     let firing_now = api.call_ok(Method::GET, "/api/v1/tenants/83/alerts?state=firing", None).await;

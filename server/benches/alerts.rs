@@ -8,28 +8,13 @@
 //!     ALERTS_BENCH_RECORDS=20000 cargo bench -p outflow --bench alerts
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
 use outflow::alerts::rules::{GroupBy, WafBurst};
 use outflow::alerts::waf::{Event, count, decode, from_headers};
 use outflow::waf::events::{message_facts, string_literal};
 use outflow::waf::{Limits, Splitter};
+use outflow_testkit::bench::best_of;
 use outflow_testkit::waf_corpus as corpus;
-
-fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best: Option<Duration> = None;
-    let mut result = None;
-    for _ in 0..n {
-        let started = Instant::now();
-        let r = std::hint::black_box(f());
-        let took = started.elapsed();
-        if best.is_none_or(|b| took < b) {
-            best = Some(took);
-        }
-        result = Some(r);
-    }
-    (best.unwrap(), result.unwrap())
-}
 
 fn main() {
     let records: usize = std::env::var("ALERTS_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);

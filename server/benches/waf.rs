@@ -10,10 +10,11 @@
 //! The end-to-end comparison through a real broker is the `waf_broker` bench.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use outflow::waf::Limits;
 use outflow::waf::file::split_lines;
+use outflow_testkit::bench::best_of;
 use outflow_testkit::waf_corpus as corpus;
 use serde_json::Value;
 
@@ -54,22 +55,6 @@ fn main() {
     println!("Python json split:        {:8.1} MB/s", rate(python));
     println!("ratio kernel / serde_json::Value: {:.2}x (goal >= 3.5x)", serde.as_secs_f64() / kernel.as_secs_f64());
     println!("ratio kernel / Python json:       {:.2}x (goal >= 12x)", python.as_secs_f64() / kernel.as_secs_f64());
-}
-
-/// Runs `f` `n` times and keeps the fastest time (the least disturbed by other processes).
-fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = None;
-    let mut result = None;
-    for _ in 0..n {
-        let started = Instant::now();
-        let r = std::hint::black_box(f());
-        let took = started.elapsed();
-        if best.is_none_or(|b| took < b) {
-            best = Some(took);
-        }
-        result = Some(r);
-    }
-    (best.unwrap(), result.unwrap())
 }
 
 struct CountingSink(u64);

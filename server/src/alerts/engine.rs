@@ -30,6 +30,7 @@ pub fn timing(params: &Params) -> (i64, i64) {
         Params::LagAbove(p) => (p.for_secs as i64, p.for_secs as i64),
         Params::GroupStalled(_) | Params::CredentialExpiring(_) => (0, 0),
         Params::AllowlistUnapplied(p) | Params::AgentStale(p) => (p.for_secs as i64, 0),
+        Params::DlqGrowth(p) => (0, p.window_secs as i64),
     }
 }
 
@@ -50,6 +51,9 @@ pub fn describe(kind: Kind, params: &Params, labels: &BTreeMap<String, String>, 
         }
         (Kind::AllowlistUnapplied, _) => {
             format!("broker {} has not applied the allowlist ({value} versions behind)", label("broker"))
+        }
+        (Kind::DlqGrowth, Params::DlqGrowth(p)) => {
+            format!("{value} WAF records dead-lettered to {} in {} s", label("topic"), p.window_secs)
         }
         (Kind::AgentStale, _) => {
             format!("the firewall agent of broker {} has been silent for {value} s", label("broker"))

@@ -3,7 +3,7 @@
 //! sampler, credentials and brokers from the database — steps the [`Engine`] and writes the
 //! instance changes, their history and the queued messages in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ pub struct Evaluator {
     reader: Option<Arc<waf::Reader>>,
     engine: Engine,
     progress: HashMap<(i64, String), Progress>,
+    /// Reads dead-letter topics' ends (for `dlq_growth`).
+    meta: Option<Arc<rdkafka::consumer::BaseConsumer>>,
+    /// Per dead-letter topic: (unix seconds, sum of its partitions' ends), oldest first.
+    dlq_history: HashMap<String, VecDeque<(i64, i64)>>,
 }
 
 fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
@@ -45,12 +49,16 @@ fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 
 impl Evaluator {
     pub fn new(store: Store, config: Arc<Config>, sampler: Option<Arc<Sampler>>) -> anyhow::Result<Self> {
-        let reader = match config.kafka.bootstrap {
-            Some(_) => Some(waf::Reader::new(&config.kafka)?),
-            None => None,
+        let (reader, meta) = match config.kafka.bootstrap {
+            Some(_) => {
+                let meta: rdkafka::consumer::BaseConsumer =
+                    crate::kafka::admin::client_config(&config.kafka, "outflow-alerts-meta")?.create()?;
+                (Some(waf::Reader::new(&config.kafka)?), Some(Arc::new(meta)))
+            }
+            None => (None, None),
         };
         let engine = Engine::new(config.alerts.group_wait_secs as i64 * 1000, &config.public_url());
-        Ok(Self { store, config, sampler, reader, engine, progress: HashMap::new() })
+        Ok(Self { store, config, sampler, reader, engine, progress: HashMap::new(), meta, dlq_history: HashMap::new() })
     }
 
     /// Evaluates until cancelled, while holding the lease.
@@ -233,6 +241,36 @@ impl Evaluator {
                         })
                         .collect(),
                 ))
+            }
+            Params::DlqGrowth(p) => {
+                let Some(meta) = self.meta.clone() else { return Ok(None) };
+                let (topic, timeout) = (p.topic.clone(), Duration::from_millis(self.config.kafka.request_timeout_ms));
+                let total = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<i64>> {
+                    use rdkafka::consumer::Consumer;
+                    let metadata = meta.fetch_metadata(Some(&topic), timeout)?;
+                    let Some(t) = metadata.topics().first().filter(|t| t.error().is_none()) else { return Ok(None) };
+                    let mut sum = 0;
+                    for partition in t.partitions() {
+                        sum += meta.fetch_watermarks(&topic, partition.id(), timeout)?.1;
+                    }
+                    Ok(Some(sum))
+                })
+                .await??;
+                // No such topic (yet): nothing dead-lettered.
+                let Some(total) = total else { return Ok(Some(Vec::new())) };
+                let history = self.dlq_history.entry(p.topic.clone()).or_default();
+                history.push_back((now, total));
+                // Keep the newest sample at or before the window's start as the base.
+                while history.len() >= 2 && history[1].0 <= now - p.window_secs as i64 {
+                    history.pop_front();
+                }
+                let growth = (total - history.front().map_or(total, |h| h.1)).max(0) as u64;
+                Ok(Some(vec![Obs {
+                    labels: labels(&[("topic", p.topic.clone())]),
+                    value: growth as f64,
+                    active: growth >= p.threshold,
+                    clear: growth < p.threshold.div_ceil(2),
+                }]))
             }
             Params::AllowlistUnapplied(_) | Params::AgentStale(_) => {
                 let needed = match (&rule.params, tenant) {

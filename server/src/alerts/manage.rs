@@ -24,6 +24,7 @@ pub struct RuleBody {
     #[serde(default)]
     pub channels: Vec<i64>,
     /// How often a still-firing alert is sent again (≥ 600 s; default 4 h).
+    #[schema(minimum = 600, maximum = 604800)]
     pub repeat_secs: Option<i64>,
     /// The kind's parameters (e.g. `threshold`, `window_secs`), missing ones take defaults.
     #[serde(flatten)]
@@ -159,18 +160,15 @@ fn checked(owner: Option<i64>, body: &RuleBody) -> Result<(Kind, String, i64)> {
 }
 
 pub async fn create(store: &Store, owner: Option<i64>, body: &RuleBody) -> Result<RuleView> {
-    let (kind, params, repeat_secs) = checked(owner, body)?;
-    let input = RuleInput {
-        kind: kind.as_str(),
-        name: body.name.trim(),
-        params: &params,
-        repeat_secs,
-        channels: &body.channels,
-    };
-    Ok(RuleView::new(stored::create_rule(store, owner, &input, MAX_RULES).await?, crate::clock::now()))
+    save(store, owner, None, body).await
 }
 
 pub async fn replace(store: &Store, owner: Option<i64>, id: i64, body: &RuleBody) -> Result<RuleView> {
+    save(store, owner, Some(id), body).await
+}
+
+/// Creates (`id` none) or replaces a rule from a checked body.
+async fn save(store: &Store, owner: Option<i64>, id: Option<i64>, body: &RuleBody) -> Result<RuleView> {
     let (kind, params, repeat_secs) = checked(owner, body)?;
     let input = RuleInput {
         kind: kind.as_str(),
@@ -179,7 +177,11 @@ pub async fn replace(store: &Store, owner: Option<i64>, id: i64, body: &RuleBody
         repeat_secs,
         channels: &body.channels,
     };
-    Ok(RuleView::new(stored::update_rule(store, owner, id, &input).await?, crate::clock::now()))
+    let row = match id {
+        None => stored::create_rule(store, owner, &input, MAX_RULES).await?,
+        Some(id) => stored::update_rule(store, owner, id, &input).await?,
+    };
+    Ok(RuleView::new(row, crate::clock::now()))
 }
 
 pub async fn list(store: &Store, owner: Option<i64>) -> Result<Vec<RuleView>> {

@@ -29,16 +29,19 @@ pub enum Kind {
     AllowlistUnapplied,
     /// Operators: a broker's firewall agent stopped reporting.
     AgentStale,
+    /// Operators: the WAF splitter's dead-letter topic grows.
+    DlqGrowth,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::WafBurst,
         Kind::LagAbove,
         Kind::GroupStalled,
         Kind::CredentialExpiring,
         Kind::AllowlistUnapplied,
         Kind::AgentStale,
+        Kind::DlqGrowth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::CredentialExpiring => "credential_expiring",
             Kind::AllowlistUnapplied => "allowlist_unapplied",
             Kind::AgentStale => "agent_stale",
+            Kind::DlqGrowth => "dlq_growth",
         }
     }
 
@@ -58,14 +62,14 @@ impl Kind {
 
     /// Kinds only operators' (tenant-less) rules have.
     pub fn operator_only(self) -> bool {
-        matches!(self, Kind::AgentStale)
+        matches!(self, Kind::AgentStale | Kind::DlqGrowth)
     }
 
     /// The severity its messages carry.
     pub fn severity(self) -> &'static str {
         match self {
             Kind::WafBurst | Kind::GroupStalled | Kind::AgentStale => "critical",
-            Kind::LagAbove | Kind::CredentialExpiring | Kind::AllowlistUnapplied => "warning",
+            Kind::LagAbove | Kind::CredentialExpiring | Kind::AllowlistUnapplied | Kind::DlqGrowth => "warning",
         }
     }
 }
@@ -180,6 +184,22 @@ impl Default for ForSecs {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DlqGrowth {
+    /// The splitter's dead-letter topic (`outflow waf-split --dlq-topic`).
+    pub topic: String,
+    /// Records dead-lettered within the window.
+    pub threshold: u64,
+    pub window_secs: u64,
+}
+
+impl Default for DlqGrowth {
+    fn default() -> Self {
+        Self { topic: "waf.audit.dlq".into(), threshold: 100, window_secs: 300 }
+    }
+}
+
 /// A rule's parameters, one variant per kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Params {
@@ -189,6 +209,7 @@ pub enum Params {
     CredentialExpiring(CredentialExpiring),
     AllowlistUnapplied(ForSecs),
     AgentStale(ForSecs),
+    DlqGrowth(DlqGrowth),
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
@@ -291,6 +312,20 @@ impl Params {
                 check_for_secs(p.for_secs)?;
                 Params::AgentStale(p)
             }
+            Kind::DlqGrowth => {
+                let p: DlqGrowth = from_json(params)?;
+                let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+                if p.topic.is_empty() || p.topic.len() > 249 || !p.topic.chars().all(legal) {
+                    return Err(Error::invalid("topic", "a Kafka topic name (letters, digits, `.`, `_`, `-`)"));
+                }
+                if !(10..=3600).contains(&p.window_secs) {
+                    return Err(Error::invalid("window_secs", "10 to 3600 seconds"));
+                }
+                if !(1..=100_000_000).contains(&p.threshold) {
+                    return Err(Error::invalid("threshold", "1 to 100000000 records"));
+                }
+                Params::DlqGrowth(p)
+            }
         };
         Ok(parsed)
     }
@@ -303,6 +338,7 @@ impl Params {
             Params::GroupStalled(p) => serde_json::to_value(p),
             Params::CredentialExpiring(p) => serde_json::to_value(p),
             Params::AllowlistUnapplied(p) | Params::AgentStale(p) => serde_json::to_value(p),
+            Params::DlqGrowth(p) => serde_json::to_value(p),
         }
         .expect("parameters serialize")
     }

@@ -32,8 +32,27 @@ pub struct MuteBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertsFilter {
-    /// `pending`, `firing` or `resolved`; default: all.
-    pub state: Option<String>,
+    /// Default: all.
+    #[param(inline)]
+    pub state: Option<AlertState>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Pending,
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -42,6 +61,7 @@ pub struct EventsPage {
     /// Only events older than this id (the previous page's `next_before`).
     pub before: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -69,7 +89,7 @@ pub async fn create_rule(
 }
 
 #[utoipa::path(get, path = "/tenants/{id}/alert-rules/{rule}", tag = "alerts",
-    params(TenantPath, ("rule" = i64, Path, description = "rule id")),
+    params(TenantPath, ("rule" = i64, Path, minimum = 1, description = "rule id")),
     responses((status = 200, body = RuleView)))]
 pub async fn get_rule(
     TenantScope { id, .. }: TenantScope,
@@ -81,7 +101,7 @@ pub async fn get_rule(
 
 #[utoipa::path(put, path = "/tenants/{id}/alert-rules/{rule}", tag = "alerts",
     description = "Replace a rule's name, parameters, repeat interval and channels; its kind cannot change.",
-    params(TenantPath, ("rule" = i64, Path, description = "rule id")), request_body = RuleBody,
+    params(TenantPath, ("rule" = i64, Path, minimum = 1, description = "rule id")), request_body = RuleBody,
     responses((status = 200, body = RuleView)))]
 pub async fn replace_rule(
     TenantScope { id, .. }: TenantScope,
@@ -93,7 +113,7 @@ pub async fn replace_rule(
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}/alert-rules/{rule}", tag = "alerts",
-    params(TenantPath, ("rule" = i64, Path, description = "rule id")),
+    params(TenantPath, ("rule" = i64, Path, minimum = 1, description = "rule id")),
     responses((status = 204, description = "deleted with its alerts and history")))]
 pub async fn delete_rule(
     TenantScope { id, .. }: TenantScope,
@@ -106,7 +126,7 @@ pub async fn delete_rule(
 
 #[utoipa::path(put, path = "/tenants/{id}/alert-rules/{rule}/mute", tag = "alerts",
     description = "Mute until a time: the rule is still evaluated and its alerts shown, but nothing is sent.",
-    params(TenantPath, ("rule" = i64, Path, description = "rule id")), request_body = MuteBody,
+    params(TenantPath, ("rule" = i64, Path, minimum = 1, description = "rule id")), request_body = MuteBody,
     responses((status = 200, body = RuleView)))]
 pub async fn mute_rule(
     TenantScope { id, .. }: TenantScope,
@@ -118,7 +138,7 @@ pub async fn mute_rule(
 }
 
 #[utoipa::path(delete, path = "/tenants/{id}/alert-rules/{rule}/mute", tag = "alerts",
-    params(TenantPath, ("rule" = i64, Path, description = "rule id")),
+    params(TenantPath, ("rule" = i64, Path, minimum = 1, description = "rule id")),
     responses((status = 200, body = RuleView)))]
 pub async fn unmute_rule(
     TenantScope { id, .. }: TenantScope,
@@ -136,7 +156,7 @@ pub async fn list_alerts(
     State(state): State<AppState>,
     AppQuery(filter): AppQuery<AlertsFilter>,
 ) -> Result<Json<Vec<AlertView>>> {
-    Ok(Json(manage::alerts(&state.store, Some(id.get()), filter.state.as_deref()).await?))
+    Ok(Json(manage::alerts(&state.store, Some(id.get()), filter.state.map(AlertState::as_str)).await?))
 }
 
 #[utoipa::path(get, path = "/tenants/{id}/alert-events", tag = "alerts",
@@ -151,7 +171,7 @@ pub async fn list_events(
 }
 
 #[utoipa::path(get, path = "/alert-rules", tag = "alerts",
-    description = "The operators' cluster-wide rules (agent_stale, allowlist_unapplied over every tenant).",
+    description = "The operators' cluster-wide rules (agent_stale, dlq_growth, allowlist_unapplied over every tenant).",
     responses((status = 200, body = Vec<RuleView>)))]
 pub async fn list_operator_rules(_: Operator, State(state): State<AppState>) -> Result<Json<Vec<RuleView>>> {
     Ok(Json(manage::list(&state.store, None).await?))
@@ -168,7 +188,7 @@ pub async fn create_operator_rule(
 }
 
 #[utoipa::path(get, path = "/alert-rules/{rule}", tag = "alerts",
-    params(("rule" = i64, Path, description = "rule id")), responses((status = 200, body = RuleView)))]
+    params(("rule" = i64, Path, minimum = 1, description = "rule id")), responses((status = 200, body = RuleView)))]
 pub async fn get_operator_rule(
     _: Operator,
     State(state): State<AppState>,
@@ -178,7 +198,7 @@ pub async fn get_operator_rule(
 }
 
 #[utoipa::path(put, path = "/alert-rules/{rule}", tag = "alerts",
-    params(("rule" = i64, Path, description = "rule id")), request_body = RuleBody,
+    params(("rule" = i64, Path, minimum = 1, description = "rule id")), request_body = RuleBody,
     responses((status = 200, body = RuleView)))]
 pub async fn replace_operator_rule(
     _: Operator,
@@ -190,7 +210,7 @@ pub async fn replace_operator_rule(
 }
 
 #[utoipa::path(delete, path = "/alert-rules/{rule}", tag = "alerts",
-    params(("rule" = i64, Path, description = "rule id")), responses((status = 204, description = "deleted")))]
+    params(("rule" = i64, Path, minimum = 1, description = "rule id")), responses((status = 204, description = "deleted")))]
 pub async fn delete_operator_rule(
     _: Operator,
     State(state): State<AppState>,
@@ -207,5 +227,5 @@ pub async fn list_operator_alerts(
     State(state): State<AppState>,
     AppQuery(filter): AppQuery<AlertsFilter>,
 ) -> Result<Json<Vec<AlertView>>> {
-    Ok(Json(manage::alerts(&state.store, None, filter.state.as_deref()).await?))
+    Ok(Json(manage::alerts(&state.store, None, filter.state.map(AlertState::as_str)).await?))
 }
