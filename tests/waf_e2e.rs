@@ -91,7 +91,7 @@ fn raw(rid: usize) -> Raw {
             ok(value, n, n)
         }
         14 => ok(format!(r#"{{"transaction":{{"rid":{rid},"messages":{}}}}}"#, message(rid, 0, true)), 1, 1),
-        15 if (rid / 20) % 2 == 0 => ok(format!(r#"{{"transaction":{{"rid":{rid}}}}}"#), 1, 0),
+        15 if (rid / 20).is_multiple_of(2) => ok(format!(r#"{{"transaction":{{"rid":{rid}}}}}"#), 1, 0),
         15 => {
             let n = 1 + rid % 4;
             let strings = Value::Array((0..n).map(|i| Value::String(message_2_9(i))).collect());

@@ -16,6 +16,9 @@ use outflow::waf::{Limits, Splitter};
 use outflow_testkit::bench::best_of;
 use outflow_testkit::waf_corpus as corpus;
 
+/// A split record and its headers, as the worker produces it.
+type SplitRecord = (Vec<u8>, Vec<(&'static str, Vec<u8>)>);
+
 fn main() {
     let records: usize = std::env::var("ALERTS_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let raw = corpus::generate(records, 0xa1e7);
@@ -24,7 +27,7 @@ fn main() {
     // The splitter as its worker runs it: split, and read each message's facts for its headers.
     let (split_time, split) = best_of(3, || {
         let mut splitter = Splitter::new(Limits::default());
-        let mut out: Vec<(Vec<u8>, Vec<(&'static str, Vec<u8>)>)> = Vec::with_capacity(lines.len() * 4);
+        let mut out: Vec<SplitRecord> = Vec::with_capacity(lines.len() * 4);
         for line in &lines {
             splitter
                 .split(line, |part, record| {

@@ -359,7 +359,7 @@ type Offsets = HashMap<(String, i32), i64>;
 impl Worker {
     fn new(base: &ClientConfig, timeout: Duration) -> anyhow::Result<Self> {
         let client = |group: &str| -> anyhow::Result<BaseConsumer> {
-            Ok(base.clone().set("group.id", group).create().context("creating a sampler client")?)
+            base.clone().set("group.id", group).create().context("creating a sampler client")
         };
         Ok(Self {
             base: base.clone(),
