@@ -4,97 +4,16 @@
 //! disabling the channel, one request in flight per channel, secret rotation, the SSRF guard's
 //! 422s, the channel test, the deliveries API, and the Slack and Alertmanager bodies.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use outflow::alerts::deliver::{self, Tuning};
 use outflow::alerts::{Instance, Message, Status, fingerprint};
 use outflow::store::alert_channels;
+use outflow_testkit::receiver::{Answer, Received, Receiver};
 use outflow_testkit::{Tenants, TestApp, eventually, repo_root, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// One scripted answer.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    retry_after: Option<&'static str>,
-    delay: Duration,
-}
-
-fn reply(status: u16) -> Reply {
-    Reply { status, retry_after: None, delay: Duration::ZERO }
-}
-
-/// A request the receiver got.
-#[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-#[derive(Default)]
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    received: Mutex<Vec<Received>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-/// The receiver: answers the scripted replies in order, then 200.
-struct Receiver {
-    base: String,
-    script: Arc<Script>,
-}
-
-impl Receiver {
-    async fn start(replies: Vec<Reply>) -> Receiver {
-        let script = Arc::new(Script { replies: Mutex::new(replies.into()), ..Script::default() });
-        let shared = script.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
-            let script = shared.clone();
-            async move {
-                let now = script.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                script.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                let headers = headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-                    .collect();
-                script.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
-                let r = script.replies.lock().unwrap().pop_front().unwrap_or_else(|| reply(200));
-                tokio::time::sleep(r.delay).await;
-                script.in_flight.fetch_sub(1, Ordering::SeqCst);
-                let mut response = axum::response::Response::new(axum::body::Body::from("ok"));
-                *response.status_mut() = AxumStatus::from_u16(r.status).unwrap();
-                if let Some(after) = r.retry_after {
-                    response.headers_mut().insert("retry-after", after.parse().unwrap());
-                }
-                response
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { base, script }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.script.received.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
-        eventually(Duration::from_secs(30), &format!("{n} requests at the receiver"), async || {
-            let got = self.received();
-            (got.len() >= n).then_some(got)
-        })
-        .await
-        .0
-    }
-}
 
 /// Retries within a second or so, timeouts after one; every request to 127.0.0.1 allowed.
 fn fast(config: &mut outflow::Config) {
@@ -196,15 +115,15 @@ fn python_verifies(secret: &str, request: &Received) -> bool {
 #[tokio::test]
 async fn a_webhook_arrives_signed_and_python_verifies_the_signature() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![]).await;
-    let channel = add_channel(&app, "webhook", &format!("{}/hooks/outflow", receiver.base)).await;
+    let receiver = Receiver::start().await;
+    let channel = add_channel(&app, "webhook", &format!("{}/hooks/outflow", receiver.url)).await;
     let secret = channel["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{channel}");
     // The secret is shown once.
     let id = channel["id"].as_i64().unwrap();
     let (_, again) = app.op(Method::GET, &format!("{CHANNELS}/{id}"), None).await;
     assert!(again.get("secret").is_none(), "{again}");
-    assert_eq!(again["url"], format!("{}/hooks/outflow", receiver.base));
+    assert_eq!(again["url"], format!("{}/hooks/outflow", receiver.url));
 
     let queued = queue(&app, id, &message(Status::Firing, 1)).await;
     let got = receiver.wait_for(1).await;
@@ -234,14 +153,14 @@ async fn a_webhook_arrives_signed_and_python_verifies_the_signature() {
 #[tokio::test]
 async fn retries_after_500_and_429_keep_the_webhook_id_and_body() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![
-        reply(500),
-        Reply { status: 429, retry_after: Some("1"), delay: Duration::ZERO },
-        reply(503),
-        reply(200),
+    let receiver = Receiver::start_with([
+        Answer::status(500),
+        Answer::status(429).header("retry-after", "1"),
+        Answer::status(503),
+        Answer::status(200),
     ])
     .await;
-    let channel = add_channel(&app, "webhook", &receiver.base).await;
+    let channel = add_channel(&app, "webhook", &receiver.url).await;
     let secret = channel["secret"].as_str().unwrap().to_owned();
     let queued = queue(&app, channel["id"].as_i64().unwrap(), &message(Status::Firing, 1)).await;
     let done = finished(&app, queued[0]).await;
@@ -263,12 +182,12 @@ async fn a_410_disables_the_channel_a_400_fails_at_once_and_endless_503s_are_giv
         c.alerts.delivery.give_up_after = Duration::from_secs(2);
     })
     .await;
-    let gone = Receiver::start(vec![reply(410)]).await;
-    let bad = Receiver::start(vec![reply(400)]).await;
-    let down = Receiver::start(vec![reply(503); 1000]).await;
-    let gone_channel = add_channel(&app, "webhook", &gone.base).await["id"].as_i64().unwrap();
-    let bad_channel = add_channel(&app, "slack", &bad.base).await["id"].as_i64().unwrap();
-    let down_channel = add_channel(&app, "alertmanager", &down.base).await["id"].as_i64().unwrap();
+    let gone = Receiver::start_with([Answer::status(410)]).await;
+    let bad = Receiver::start_with([Answer::status(400)]).await;
+    let down = Receiver::start_with(vec![Answer::status(503); 1000]).await;
+    let gone_channel = add_channel(&app, "webhook", &gone.url).await["id"].as_i64().unwrap();
+    let bad_channel = add_channel(&app, "slack", &bad.url).await["id"].as_i64().unwrap();
+    let down_channel = add_channel(&app, "alertmanager", &down.url).await["id"].as_i64().unwrap();
 
     let first = queue(&app, gone_channel, &message(Status::Firing, 1)).await[0];
     let second = queue(&app, gone_channel, &message(Status::Resolved, 1)).await[0];
@@ -311,8 +230,8 @@ async fn a_410_disables_the_channel_a_400_fails_at_once_and_endless_503s_are_giv
 #[tokio::test]
 async fn a_slow_receiver_times_out_and_is_retried() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![Reply { status: 200, retry_after: None, delay: Duration::from_secs(3) }]).await;
-    let channel = add_channel(&app, "webhook", &receiver.base).await["id"].as_i64().unwrap();
+    let receiver = Receiver::start_with([Answer::status(200).delay(Duration::from_secs(3))]).await;
+    let channel = add_channel(&app, "webhook", &receiver.url).await["id"].as_i64().unwrap();
     let done = finished(&app, queue(&app, channel, &message(Status::Firing, 1)).await[0]).await;
     assert_eq!(done["outcome"], "delivered", "{done}");
     assert_eq!(done["attempts"], 2);
@@ -324,9 +243,9 @@ async fn a_slow_receiver_times_out_and_is_retried() {
 #[tokio::test]
 async fn a_channel_has_one_request_in_flight_and_its_messages_arrive_in_order() {
     let app = app(fast).await;
-    let slow = Reply { status: 200, retry_after: None, delay: Duration::from_millis(150) };
-    let receiver = Receiver::start(vec![slow; 6]).await;
-    let channel = add_channel(&app, "webhook", &receiver.base).await["id"].as_i64().unwrap();
+    let slow = Answer::status(200).delay(Duration::from_millis(150));
+    let receiver = Receiver::start_with(vec![slow; 6]).await;
+    let channel = add_channel(&app, "webhook", &receiver.url).await["id"].as_i64().unwrap();
     let mut ids = Vec::new();
     for n in 1..=6 {
         ids.extend(queue(&app, channel, &message(Status::Firing, n)).await);
@@ -334,7 +253,7 @@ async fn a_channel_has_one_request_in_flight_and_its_messages_arrive_in_order() 
     for id in &ids {
         assert_eq!(finished(&app, *id).await["outcome"], "delivered");
     }
-    assert_eq!(receiver.script.max_in_flight.load(Ordering::SeqCst), 1);
+    assert_eq!(receiver.max_in_flight(), 1);
     let counts: Vec<usize> = receiver
         .received()
         .iter()
@@ -346,8 +265,8 @@ async fn a_channel_has_one_request_in_flight_and_its_messages_arrive_in_order() 
 #[tokio::test]
 async fn a_rotated_secret_signs_alongside_the_previous_one_and_both_verify() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![]).await;
-    let channel = add_channel(&app, "webhook", &receiver.base).await;
+    let receiver = Receiver::start().await;
+    let channel = add_channel(&app, "webhook", &receiver.url).await;
     let (id, old) = (channel["id"].as_i64().unwrap(), channel["secret"].as_str().unwrap().to_owned());
     let (status, rotated) =
         app.op(Method::PATCH, &format!("{CHANNELS}/{id}"), Some(json!({"rotate_secret": true}))).await;
@@ -364,7 +283,7 @@ async fn a_rotated_secret_signs_alongside_the_previous_one_and_both_verify() {
     assert!(python_verifies(&old, request));
     assert_eq!(serde_json::from_str::<Value>(&request.body).unwrap()["type"], "alert.test");
     // Slack channels have no secret to rotate.
-    let slack = add_channel(&app, "slack", &receiver.base).await["id"].as_i64().unwrap();
+    let slack = add_channel(&app, "slack", &receiver.url).await["id"].as_i64().unwrap();
     let (status, body) =
         app.op(Method::PATCH, &format!("{CHANNELS}/{slack}"), Some(json!({"rotate_secret": true}))).await;
     assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("rotate_secret")));
@@ -444,8 +363,8 @@ async fn private_link_local_and_metadata_destinations_are_refused_naming_url() {
 #[tokio::test]
 async fn the_channel_test_answers_the_receivers_status_and_latency() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![reply(503), reply(204)]).await;
-    let id = add_channel(&app, "webhook", &receiver.base).await["id"].as_i64().unwrap();
+    let receiver = Receiver::start_with([Answer::status(503), Answer::status(204)]).await;
+    let id = add_channel(&app, "webhook", &receiver.url).await["id"].as_i64().unwrap();
     let path = format!("{CHANNELS}/{id}/test");
     let (status, outcome) = app.op(Method::POST, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{outcome}");
@@ -476,15 +395,17 @@ async fn the_channel_test_answers_the_receivers_status_and_latency() {
 #[tokio::test]
 async fn slack_and_alertmanager_bodies_have_the_shape_their_receivers_expect() {
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![]).await;
-    let slack = add_channel(&app, "slack", &format!("{}/slack", receiver.base)).await;
+    let receiver = Receiver::start().await;
+    let slack = add_channel(&app, "slack", &format!("{}/slack", receiver.url)).await;
     assert!(slack.get("secret").is_none());
-    let am = add_channel(&app, "alertmanager", &format!("{}/am", receiver.base)).await;
+    let am = add_channel(&app, "alertmanager", &format!("{}/am", receiver.url)).await;
     let (status, api) = app
         .op(
             Method::POST,
             "/api/v1/alert-channels",
-            Some(json!({"kind": "alertmanager_api", "name": "am-api", "url": format!("{}/api/v2/alerts", receiver.base)})),
+            Some(
+                json!({"kind": "alertmanager_api", "name": "am-api", "url": format!("{}/api/v2/alerts", receiver.url)}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
@@ -534,8 +455,8 @@ async fn a_tenant_sees_only_its_own_channels_and_deliveries() {
     use outflow::auth::tokens::{self, Owner};
     use outflow::tenants::TenantId;
     let app = app(fast).await;
-    let receiver = Receiver::start(vec![]).await;
-    let id = add_channel(&app, "webhook", &receiver.base).await["id"].as_i64().unwrap();
+    let receiver = Receiver::start().await;
+    let id = add_channel(&app, "webhook", &receiver.url).await["id"].as_i64().unwrap();
     queue(&app, id, &message(Status::Firing, 1)).await;
     receiver.wait_for(1).await;
     let owner = Owner { role: Role::Tenant, tenant: Some(TenantId::parse(84).unwrap()), broker: None, user_id: None };

@@ -1,7 +1,9 @@
 //! An HTTP receiver on loopback for alert deliveries: records every request (path, headers,
-//! body, when) and answers with scripted statuses (then 200), optionally slowly.
+//! body, when) and answers with scripted statuses (then 200), optionally slowly, counting how
+//! many requests it had in flight at once.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,12 +45,26 @@ impl Answer {
     pub fn status(status: u16) -> Answer {
         Answer { status, headers: Vec::new(), delay: Duration::ZERO }
     }
+
+    /// The same answer with a header, e.g. `retry-after`.
+    pub fn header(mut self, name: &'static str, value: &str) -> Answer {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    /// The same answer, given after `delay`.
+    pub fn delay(mut self, delay: Duration) -> Answer {
+        self.delay = delay;
+        self
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     received: Vec<Received>,
     script: VecDeque<Answer>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -60,6 +76,8 @@ pub struct Receiver {
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let answer = {
         let mut inner = inner.lock().unwrap();
+        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.max_in_flight.fetch_max(now, Ordering::SeqCst);
         inner.received.push(Received {
             path: uri.path().to_owned(),
             headers: headers
@@ -74,6 +92,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Heade
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
+    inner.lock().unwrap().in_flight.fetch_sub(1, Ordering::SeqCst);
     let mut response = StatusCode::from_u16(answer.status).unwrap().into_response();
     for (k, v) in answer.headers {
         response.headers_mut().insert(k, v.parse().unwrap());
@@ -90,6 +109,28 @@ impl Receiver {
         let app = Router::new().fallback(handle).with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { inner, url }
+    }
+
+    /// [`Receiver::start`], answering the first requests with `answers`.
+    pub async fn start_with(answers: impl IntoIterator<Item = Answer>) -> Receiver {
+        let receiver = Receiver::start().await;
+        receiver.script(answers);
+        receiver
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits (30 s at most) until `n` requests came; all of them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        crate::eventually(Duration::from_secs(30), &format!("{n} requests at the receiver"), async || {
+            let got = self.received();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+        .0
     }
 
     /// Answers the next requests with these (then 200 again).
