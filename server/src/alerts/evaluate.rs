@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::deliver::{LEASE, LEASE_TTL};
 use super::engine::{Engine, Obs, Rule, Writes};
 use super::rules::{GroupBy, Params, glob_matches};
 use super::waf;
@@ -16,10 +17,6 @@ use crate::config::Config;
 use crate::kafka::sampler::Sampler;
 use crate::store::{self, Store, lease};
 use crate::tenants::TenantId;
-
-/// Only the replica holding this lease evaluates (and delivers).
-pub const LEASE: &str = "alerts";
-const LEASE_MS: i64 = 15_000;
 
 /// A group's committed progress as last seen (for `group_stalled`).
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +63,8 @@ impl Evaluator {
         let interval = Duration::from_millis(self.config.alerts.evaluate_interval_ms.max(100));
         let mut leading = false;
         loop {
-            match lease::acquire(&self.store, LEASE, &holder, LEASE_MS).await {
+            // Delivery's lease: evaluation and delivery run on the same replica.
+            match lease::acquire(&self.store, LEASE, &holder, LEASE_TTL.as_millis() as i64).await {
                 Ok(Some(_)) => {
                     if !leading {
                         match store::alerts::open_instances(&self.store).await {

@@ -115,7 +115,7 @@ impl Default for WafBurst {
 impl WafBurst {
     /// The index of `min_severity` in [`SEVERITIES`]: events with a number ≤ it count.
     pub fn severity_rank(&self) -> usize {
-        SEVERITIES.iter().position(|s| *s == self.min_severity).unwrap_or(2)
+        crate::waf::events::severity_number(&self.min_severity).unwrap_or(2)
     }
 
     /// Whether an event of `rule` counts.

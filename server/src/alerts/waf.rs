@@ -36,11 +36,7 @@ pub fn decode(at_ms: i64, value: &[u8]) -> Option<Event> {
     use crate::waf::events;
     let record: serde_json::Value = serde_json::from_slice(value).ok()?;
     let event = events::event(&record);
-    let severity = event
-        .severity
-        .as_deref()
-        .and_then(|w| crate::waf::events::SEVERITIES.iter().position(|s| *s == w))
-        .map_or(255, |n| n as u8);
+    let severity = event.severity.as_deref().and_then(events::severity_number).map_or(255, |n| n as u8);
     Some(Event {
         at_ms,
         severity,
@@ -60,9 +56,7 @@ pub fn from_headers<'a>(at_ms: i64, headers: impl IntoIterator<Item = (&'a str, 
         match key {
             "message-count" => ours = true,
             "waf-severity" => {
-                event.severity = text()
-                    .and_then(|w| crate::waf::events::SEVERITIES.iter().position(|s| **s == *w))
-                    .map_or(255, |n| n as u8)
+                event.severity = text().and_then(|w| crate::waf::events::severity_number(&w)).map_or(255, |n| n as u8)
             }
             "waf-rule-id" => event.rule_id = text(),
             "waf-client" => event.client = text(),

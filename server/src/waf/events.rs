@@ -37,6 +37,11 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// The syslog number of a severity word (`CRITICAL` → 2).
+pub fn severity_number(word: &str) -> Option<usize> {
+    SEVERITIES.iter().position(|s| *s == word)
+}
+
 /// A severity as a word: syslog numbers (`2`, `"2"`) become their names; words (Coraza may
 /// write them) are kept, upper-cased.
 pub fn severity_word(v: &Value) -> Option<String> {

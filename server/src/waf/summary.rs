@@ -39,7 +39,7 @@ impl Facts {
 
 /// The rank of a severity word (unknown words after the known ones).
 fn severity_rank(word: &str) -> usize {
-    super::events::SEVERITIES.iter().position(|w| *w == word).unwrap_or(usize::MAX)
+    super::events::severity_number(word).unwrap_or(usize::MAX)
 }
 
 /// The summary of records already reduced to their facts.

@@ -32,10 +32,11 @@ use crate::store::alert_channels::{self as stored_channels, ChannelRow};
 use crate::store::alert_deliveries::{self as outbox, Attempt, DueRow, NewDelivery};
 use crate::store::{Store, lease};
 
-/// The lease whose holder sends alert deliveries. The alert evaluator should run under the same
-/// lease, so what it queues wakes the worker in its own process at once.
+/// The lease whose holder sends alert deliveries and evaluates the rules (the evaluator runs
+/// under it too, so what it queues wakes the worker in its own process at once).
 pub const LEASE: &str = "alerts";
-const LEASE_TTL: Duration = Duration::from_secs(15);
+/// How long the lease lasts unless renewed.
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
 const LEASE_RENEW: Duration = Duration::from_secs(5);
 
 /// What a channel is.
