@@ -112,6 +112,17 @@ fn table() -> Vec<Route> {
             json!({"broker_id": "kafka-1", "version": 0, "entries": 0}),
         ),
         route(M::GET, "/replicas", "/replicas", [200, 403, 403, 403, 401]),
+        // Quotas: tenants read their own, only operators change them.
+        route(M::GET, "/tenants/{id}/quota", "/tenants/83/quota", [200, 200, 403, 403, 401]),
+        with(
+            route(M::PUT, "/tenants/{id}/quota", "/tenants/83/quota", [200, 403, 403, 403, 401]),
+            json!({"consumer_byte_rate": 200000}),
+        ),
+        route(M::GET, "/quotas/default", "/quotas/default", [200, 403, 403, 403, 401]),
+        with(
+            route(M::PUT, "/quotas/default", "/quotas/default", [200, 403, 403, 403, 401]),
+            json!({"request_percentage": 50}),
+        ),
         route(M::GET, "/tokens", "/tokens", [200, 200, 200, 403, 401]),
         with(route(M::POST, "/tokens", "/tokens", [201, 201, 201, 403, 401]), json!({"name": "script"})),
         // Another tenant's token is invisible to a tenant: 404, not 403, so ids leak nothing.

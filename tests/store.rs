@@ -410,3 +410,66 @@ async fn sign_in_attempts_count_per_key_in_a_window() {
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     assert!(login::reserve(&store, &keys("d", "192.0.2.1"), 20).await.unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn quotas_of_tenants_and_the_default() {
+    use outflow::store::quotas;
+    use outflow::tenants::quota::Quota;
+    let (store, _dir) = store().await;
+    assert!(quotas::of_tenant(&store, id(83)).await.unwrap().is_none(), "no such tenant");
+    assert!(quotas::set(&store, id(83), Quota::default()).await.unwrap().is_none());
+    tenant(&store, 83).await;
+    tenant(&store, 84).await;
+    assert_eq!(quotas::of_tenant(&store, id(83)).await.unwrap(), Some(Quota::default()));
+    tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap();
+    reconcile::record(
+        &store,
+        &BTreeSet::from([83]),
+        &BTreeSet::from([83]),
+        &reconcile::desired(&store).await.unwrap().generations,
+        &BTreeMap::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "ready");
+
+    let own = Quota { consumer_byte_rate: Some(200_000), request_percentage: None };
+    let mut desired = std::pin::pin!(store.signals().desired_notified());
+    assert_eq!(quotas::set(&store, id(83), own).await.unwrap(), Some(Quota::default()));
+    assert!(futures_ready(&mut desired).is_some(), "a change wakes the reconciler");
+    assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "pending");
+    assert_eq!(quotas::of_tenant(&store, id(83)).await.unwrap(), Some(own));
+    // The same values again: nothing to apply, nobody woken.
+    reconcile::record(
+        &store,
+        &BTreeSet::from([83]),
+        &BTreeSet::from([83]),
+        &reconcile::desired(&store).await.unwrap().generations,
+        &BTreeMap::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut desired = std::pin::pin!(store.signals().desired_notified());
+    assert_eq!(quotas::set(&store, id(83), own).await.unwrap(), Some(own));
+    assert!(futures_ready(&mut desired).is_none());
+    assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "ready");
+    // An inactive tenant stores its quota without becoming pending.
+    quotas::set(&store, id(84), own).await.unwrap();
+    assert!(reconcile::status_of(&store, id(84)).await.unwrap().is_none());
+
+    assert_eq!(quotas::default(&store).await.unwrap(), Quota::default());
+    let default = Quota { consumer_byte_rate: Some(1_000_000), request_percentage: Some(12.5) };
+    assert_eq!(quotas::set_default(&store, default).await.unwrap(), Quota::default());
+    assert_eq!(quotas::default(&store).await.unwrap(), default);
+    assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "pending", "active tenants");
+    let rows = reconcile::desired(&store).await.unwrap();
+    assert_eq!(rows.default_quota, default);
+    assert_eq!(rows.quotas.len(), 2);
+    assert!(rows.quotas.contains(&(83, own)));
+    // All unset removes the tenant's row.
+    quotas::set(&store, id(83), Quota::default()).await.unwrap();
+    assert_eq!(reconcile::desired(&store).await.unwrap().quotas.len(), 1);
+    assert_eq!(quotas::set_default(&store, Quota::default()).await.unwrap(), default);
+}

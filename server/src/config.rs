@@ -165,6 +165,9 @@ pub struct KafkaConfig {
     pub request_timeout_ms: u64,
     /// Seconds between passes when nothing changes (`OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS`).
     pub reconcile_interval_secs: u64,
+    /// The brokers' `message.max.bytes` (`OUTFLOW_KAFKA_MAX_MESSAGE_BYTES`): the largest batch a
+    /// consumer can be handed, which sets the lowest `consumer_byte_rate` quota accepted.
+    pub max_message_bytes: u64,
 }
 
 impl Default for KafkaConfig {
@@ -178,6 +181,7 @@ impl Default for KafkaConfig {
             delete_topics_on_deactivate: false,
             request_timeout_ms: 5000,
             reconcile_interval_secs: 10,
+            max_message_bytes: 1_048_588,
         }
     }
 }
@@ -415,6 +419,9 @@ impl Config {
         }
         if let Some(v) = var("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS") {
             self.kafka.reconcile_interval_secs = parse("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_KAFKA_MAX_MESSAGE_BYTES") {
+            self.kafka.max_message_bytes = parse("OUTFLOW_KAFKA_MAX_MESSAGE_BYTES", v)?;
         }
         if let Some(v) = var("OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS") {
             self.alerts.evaluate_interval_ms = parse("OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS", v)?;

@@ -88,6 +88,39 @@ impl Broker {
         self.env.get(name).unwrap_or_else(|| panic!("{} did not export {name}", self.script))
     }
 
+    /// Runs one of Kafka's own tools (`kafka.admin.ConfigCommand`, …) from the kit's cached jars
+    /// against the internal listener as the broker's own identity (a super user), with `args`
+    /// after `--bootstrap-server` and `--command-config`; returns its stdout.
+    pub fn kafka_tool(&self, class: &str, args: &[&str]) -> String {
+        let certs = self.dir.join("certs");
+        let password = std::fs::read_to_string(certs.join("keystore.password")).unwrap();
+        let properties = self.dir.join("tool.properties");
+        std::fs::write(
+            &properties,
+            format!(
+                "security.protocol=SSL\nssl.keystore.type=PKCS12\nssl.keystore.location={}\nssl.keystore.password={}\n\
+                 ssl.key.password={}\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+                certs.join("broker.keystore.p12").display(),
+                password.trim(),
+                password.trim(),
+                self.var("OUTFLOW_KAFKA_CA"),
+            ),
+        )
+        .unwrap();
+        let out = Command::new("java")
+            .arg("-cp")
+            .arg(format!("{}/*", kafka_lib().display()))
+            .arg(format!("-Dlog4j.configuration=file:{}", self.dir.join("log4j.properties").display()))
+            .arg(class)
+            .args(["--bootstrap-server", self.var("OUTFLOW_KAFKA_BOOTSTRAP"), "--command-config"])
+            .arg(&properties)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{class} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Environment for `outflow serve` to use this broker.
     pub fn server_env(&self) -> Vec<(&str, &str)> {
         ["OUTFLOW_KAFKA_BOOTSTRAP", "OUTFLOW_KAFKA_CA", "OUTFLOW_KAFKA_CERT", "OUTFLOW_KAFKA_KEY", "OUTFLOW_BROKERS"]
@@ -301,6 +334,16 @@ impl Cluster {
             .map(|r| r.split(", isrs").next().unwrap().split(',').map(|id| id.trim().parse().unwrap()).collect())
             .collect()
     }
+}
+
+/// The Kafka jars the kit fetched (`ops/kafka/common.sh`): `$OUTFLOW_CACHE/kafka-<version>/lib`.
+pub fn kafka_lib() -> PathBuf {
+    let pom = std::fs::read_to_string(repo_root().join("ops/kafka/pom.xml")).unwrap();
+    let version = pom.split("<kafka.version>").nth(1).and_then(|r| r.split('<').next()).unwrap();
+    let cache = std::env::var_os("OUTFLOW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/outflow"));
+    cache.join(format!("kafka-{version}/lib"))
 }
 
 /// A broker under `work/kafka` and `outflow serve` using it, reconciling every second, with

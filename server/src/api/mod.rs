@@ -10,6 +10,7 @@ mod bundle;
 mod credentials;
 mod doc;
 mod live;
+mod quotas;
 mod replicas;
 mod streaming;
 mod tenants;
@@ -73,6 +74,8 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(agent::poll_allowlist),
         routes!(agent::report_status),
         routes!(replicas::list_replicas),
+        routes!(quotas::get_quota, quotas::set_quota),
+        routes!(quotas::get_default_quota, quotas::set_default_quota),
         routes!(alert_rules::list_rules, alert_rules::create_rule),
         routes!(alert_rules::get_rule, alert_rules::replace_rule, alert_rules::delete_rule),
         routes!(alert_rules::mute_rule, alert_rules::unmute_rule),

@@ -15,6 +15,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::acl::{self, AclBinding, AclError};
 use super::plan::{Action, Actual, principal_tenant, topic_tenant};
+use super::quota::{Alteration, QuotaClient, QuotaError};
 use crate::config::KafkaConfig;
 
 /// Why an action or a read failed, and whether waiting may fix it.
@@ -71,6 +72,12 @@ impl From<AclError> for ClusterError {
     }
 }
 
+impl From<QuotaError> for ClusterError {
+    fn from(e: QuotaError) -> Self {
+        Self { transient: e.transient, message: e.message }
+    }
+}
+
 fn task_error(e: tokio::task::JoinError) -> ClusterError {
     ClusterError { transient: true, message: format!("admin task failed: {e}") }
 }
@@ -98,6 +105,7 @@ pub fn client_config(config: &KafkaConfig, client_id: &str) -> anyhow::Result<Cl
 
 pub struct Cluster {
     client: Arc<AdminClient<DefaultClientContext>>,
+    quotas: Arc<QuotaClient>,
     timeout: Duration,
     replication: i32,
     mutations: AtomicU64,
@@ -109,6 +117,7 @@ impl Cluster {
         let admin: AdminClient<DefaultClientContext> = client.create().context("creating the Kafka admin client")?;
         Ok(Self {
             client: Arc::new(admin),
+            quotas: Arc::new(QuotaClient::new(config, "outflow-reconciler")?),
             timeout: Duration::from_millis(config.request_timeout_ms),
             replication: config.replication_factor,
             mutations: AtomicU64::new(0),
@@ -124,9 +133,10 @@ impl Cluster {
         AdminOptions::new().request_timeout(Some(self.timeout)).operation_timeout(Some(self.timeout))
     }
 
-    /// Tenant topics and tenant-principal ACLs on the cluster.
+    /// Tenant topics, tenant-principal ACLs and tenant-principal quotas on the cluster.
     pub async fn actual(&self) -> Result<Actual, ClusterError> {
         let client = self.client.clone();
+        let quotas = self.quotas.clone();
         let timeout = self.timeout;
         tokio::task::spawn_blocking(move || {
             let metadata = client.inner().fetch_metadata(None, timeout)?;
@@ -140,7 +150,13 @@ impl Cluster {
                 .into_iter()
                 .filter(|a| principal_tenant(&a.principal).is_some())
                 .collect();
-            Ok(Actual { topics, acls })
+            let quotas = quotas
+                .describe_users()?
+                .into_iter()
+                .map(|(user, values)| (format!("User:{user}"), values))
+                .filter(|(principal, _)| principal_tenant(principal).is_some())
+                .collect();
+            Ok(Actual { topics, acls, quotas })
         })
         .await
         .map_err(task_error)?
@@ -148,7 +164,7 @@ impl Cluster {
 
     /// Applies planned actions, batched by kind (one admin request per kind and chunk, so a
     /// thousand new tenants do not mean thousands of round trips), in plan order: revocations,
-    /// topics, partitions, deletions, grants. Returns the tenants whose changes failed; a tenant
+    /// topics, partitions, deletions, quotas, grants. Returns the tenants whose changes failed; a tenant
     /// that failed at one step is skipped in the later ones.
     pub async fn apply_all(&self, actions: &[Action]) -> BTreeMap<i64, ClusterError> {
         let mut failed: BTreeMap<i64, ClusterError> = BTreeMap::new();
@@ -222,6 +238,21 @@ impl Cluster {
             fold_topics(chunk.iter().copied(), result, RDKafkaErrorCode::UnknownTopicOrPartition, &mut failed);
         }
 
+        let quotas: Vec<(i64, Alteration)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AlterQuotas { tenant, alteration } => Some((*tenant, alteration.clone())),
+                _ => None,
+            })
+            .filter(|(t, _)| !failed.contains_key(t))
+            .collect();
+        for chunk in quotas.chunks(QUOTA_CHUNK) {
+            let alterations: Vec<Alteration> = chunk.iter().map(|(_, a)| a.clone()).collect();
+            let client = self.quotas.clone();
+            let result = self.mutate(move || client.alter(&alterations)).await;
+            fold_items(chunk.iter().map(|(t, _)| *t), result, &mut failed);
+        }
+
         let grants: Vec<(i64, AclBinding)> = actions
             .iter()
             .filter_map(|a| match a {
@@ -240,18 +271,19 @@ impl Cluster {
         failed
     }
 
-    /// Runs a blocking mutating ACL call off the runtime, counting it.
-    async fn mutate<T: Send + 'static>(
+    /// Runs a blocking mutating ACL or quota call off the runtime, counting it.
+    async fn mutate<T: Send + 'static, E: Into<ClusterError> + Send + 'static>(
         &self,
-        call: impl FnOnce() -> Result<Vec<Result<T, String>>, AclError> + Send + 'static,
+        call: impl FnOnce() -> Result<Vec<Result<T, String>>, E> + Send + 'static,
     ) -> Result<Vec<Result<T, String>>, ClusterError> {
         self.mutations.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(call).await.map_err(task_error)?.map_err(ClusterError::from)
+        tokio::task::spawn_blocking(call).await.map_err(task_error)?.map_err(Into::into)
     }
 }
 
 const TOPIC_CHUNK: usize = 100;
 const ACL_CHUNK: usize = 500;
+const QUOTA_CHUNK: usize = 500;
 
 /// Maps per-item results of a batched ACL call back to tenants.
 fn fold_items<T>(

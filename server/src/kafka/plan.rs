@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::acl::{AclBinding, Operation, PatternType, ResourceType};
+use super::quota::{self, Alteration, Values};
+use crate::tenants::quota::Quota;
 
 /// What the database says should exist.
 #[derive(Debug, Clone, Default)]
@@ -13,6 +15,8 @@ pub struct Desired {
     pub topics: BTreeMap<String, (i64, i32)>,
     /// Active credential principals (`User:c83.1`) → tenant id.
     pub principals: BTreeMap<String, i64>,
+    /// Quota values every principal of a tenant must carry (tenants without any are absent).
+    pub quotas: BTreeMap<i64, Values>,
     /// Delete tenant topics nobody wants any more (deactivated or deleted tenants).
     pub delete_unwanted_topics: bool,
 }
@@ -24,15 +28,39 @@ pub struct Actual {
     pub topics: BTreeMap<String, i32>,
     /// ACL bindings whose principal is a tenant credential.
     pub acls: Vec<AclBinding>,
+    /// Quotas of tenant credential principals (`User:c83.1`), by key.
+    pub quotas: BTreeMap<String, Values>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    CreateTopic { tenant: i64, name: String, partitions: i32 },
-    CreatePartitions { tenant: i64, name: String, total: i32 },
-    DeleteTopic { tenant: i64, name: String },
-    CreateAcls { tenant: i64, acls: Vec<AclBinding> },
-    DeleteAcls { tenant: i64, acls: Vec<AclBinding> },
+    CreateTopic {
+        tenant: i64,
+        name: String,
+        partitions: i32,
+    },
+    CreatePartitions {
+        tenant: i64,
+        name: String,
+        total: i32,
+    },
+    DeleteTopic {
+        tenant: i64,
+        name: String,
+    },
+    CreateAcls {
+        tenant: i64,
+        acls: Vec<AclBinding>,
+    },
+    DeleteAcls {
+        tenant: i64,
+        acls: Vec<AclBinding>,
+    },
+    /// Set and remove quota keys of one principal (all keys removed: the entity is gone).
+    AlterQuotas {
+        tenant: i64,
+        alteration: Alteration,
+    },
 }
 
 impl Action {
@@ -42,7 +70,8 @@ impl Action {
             | Action::CreatePartitions { tenant, .. }
             | Action::DeleteTopic { tenant, .. }
             | Action::CreateAcls { tenant, .. }
-            | Action::DeleteAcls { tenant, .. } => *tenant,
+            | Action::DeleteAcls { tenant, .. }
+            | Action::AlterQuotas { tenant, .. } => *tenant,
         }
     }
 }
@@ -90,8 +119,50 @@ pub fn credential_acls(tenant: i64, principal: &str) -> Vec<AclBinding> {
     acls
 }
 
+/// The quota keys and values Kafka stores for `quota` (it keeps every value as a double).
+pub fn quota_values(quota: &Quota) -> Values {
+    let mut values = Values::new();
+    if let Some(rate) = quota.consumer_byte_rate {
+        values.insert(quota::CONSUMER_BYTE_RATE.into(), rate as f64);
+    }
+    if let Some(share) = quota.request_percentage {
+        values.insert(quota::REQUEST_PERCENTAGE.into(), share);
+    }
+    values
+}
+
+/// Quota changes: every active principal gets its tenant's values; any other key on a tenant
+/// principal, and every key of a principal no longer active, is removed.
+fn quota_actions(desired: &Desired, actual: &Actual) -> Vec<Action> {
+    let none = Values::new();
+    let mut principals: BTreeMap<&str, Option<i64>> =
+        actual.quotas.keys().map(|p| (p.as_str(), principal_tenant(p))).collect();
+    for (principal, tenant) in &desired.principals {
+        principals.insert(principal, Some(*tenant));
+    }
+    let mut actions = Vec::new();
+    for (principal, tenant) in principals {
+        let Some(tenant) = tenant else { continue };
+        let want = match desired.principals.contains_key(principal) {
+            true => desired.quotas.get(&tenant).unwrap_or(&none),
+            false => &none,
+        };
+        let have = actual.quotas.get(principal).unwrap_or(&none);
+        let set: Vec<(String, f64)> =
+            want.iter().filter(|(k, v)| have.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), *v)).collect();
+        let remove: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+        if set.is_empty() && remove.is_empty() {
+            continue;
+        }
+        let user = principal.strip_prefix("User:").unwrap_or(principal).to_owned();
+        actions.push(Action::AlterQuotas { tenant, alteration: Alteration { user, set, remove } });
+    }
+    actions
+}
+
 /// Actions, in the order to apply them: revocations first (they are the urgent ones), then
-/// topics, partitions and grants. Actions of one tenant never depend on another tenant's.
+/// topics, partitions, quotas (before the grants, so a new credential is never unthrottled)
+/// and grants. Actions of one tenant never depend on another tenant's.
 pub fn plan(desired: &Desired, actual: &Actual) -> Vec<Action> {
     let mut actions = Vec::new();
 
@@ -133,6 +204,8 @@ pub fn plan(desired: &Desired, actual: &Actual) -> Vec<Action> {
         }
     }
 
+    actions.extend(quota_actions(desired, actual));
+
     let mut create: BTreeMap<i64, Vec<AclBinding>> = BTreeMap::new();
     for (principal, tenant) in &desired.principals {
         for acl in credential_acls(*tenant, principal) {
@@ -168,7 +241,67 @@ mod tests {
         Actual {
             topics: d.topics.iter().map(|(n, &(_, p))| (n.clone(), p)).collect(),
             acls: d.principals.iter().flat_map(|(p, t)| credential_acls(*t, p)).collect(),
+            quotas: d.principals.iter().filter_map(|(p, t)| Some((p.clone(), d.quotas.get(t)?.clone()))).collect(),
         }
+    }
+
+    fn rate(rate: i64) -> Values {
+        quota_values(&Quota { consumer_byte_rate: Some(rate), request_percentage: None })
+    }
+
+    #[test]
+    fn every_active_principal_gets_its_tenants_quota_and_a_second_pass_nothing() {
+        let mut d = desired_for(&[(83, 2, &[1, 2]), (84, 2, &[3])]);
+        d.quotas.insert(83, rate(200_000));
+        let mut actual = provisioned(&desired_for(&[(83, 2, &[1, 2]), (84, 2, &[3])]));
+        let actions = plan(&d, &actual);
+        let users: Vec<&str> = actions
+            .iter()
+            .map(|a| match a {
+                Action::AlterQuotas { tenant: 83, alteration } => alteration.user.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(users, ["c83.1", "c83.2"]);
+        actual.quotas =
+            d.principals.iter().filter(|(_, t)| **t == 83).map(|(p, _)| (p.clone(), rate(200_000))).collect();
+        assert!(plan(&d, &actual).is_empty());
+    }
+
+    #[test]
+    fn a_changed_value_is_set_a_dropped_key_removed_a_revoked_principal_cleared() {
+        let mut d = desired_for(&[(83, 2, &[2])]);
+        d.quotas.insert(83, rate(300_000));
+        let mut actual = provisioned(&d);
+        let mut old = rate(200_000);
+        old.insert(quota::REQUEST_PERCENTAGE.into(), 50.0);
+        actual.quotas.insert("User:c83.2".into(), old.clone());
+        // c83.1 was revoked: its ACLs are gone already, its quota is not.
+        actual.quotas.insert("User:c83.1".into(), old);
+        // Not a tenant principal: none of the reconciler's business.
+        actual.quotas.insert("User:edge-producer".into(), rate(1));
+        let actions = plan(&d, &actual);
+        assert_eq!(
+            actions,
+            [
+                Action::AlterQuotas {
+                    tenant: 83,
+                    alteration: Alteration {
+                        user: "c83.1".into(),
+                        set: vec![],
+                        remove: vec![quota::CONSUMER_BYTE_RATE.into(), quota::REQUEST_PERCENTAGE.into()]
+                    },
+                },
+                Action::AlterQuotas {
+                    tenant: 83,
+                    alteration: Alteration {
+                        user: "c83.2".into(),
+                        set: vec![(quota::CONSUMER_BYTE_RATE.into(), 300_000.0)],
+                        remove: vec![quota::REQUEST_PERCENTAGE.into()],
+                    },
+                },
+            ]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::lease;
 use crate::store::reconcile::{self, Failure};
+use crate::tenants::quota::Quota;
 
 pub use crate::store::reconcile::{StatusRow, status_of, statuses};
 
@@ -40,9 +41,22 @@ pub struct PassReport {
 /// Reads the desired state from the store.
 async fn desired(store: &Store, delete_unwanted_topics: bool) -> Result<(Desired, BTreeMap<i64, i64>)> {
     let rows = reconcile::desired(store).await?;
+    let own: BTreeMap<i64, Quota> = rows.quotas.into_iter().collect();
+    // Effective values for every tenant with a principal: its own, each unset one the default's.
+    let quotas = rows
+        .principals
+        .iter()
+        .map(|(_, tenant)| *tenant)
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .map(|tenant| (tenant, own.get(&tenant).copied().unwrap_or_default().over(rows.default_quota)))
+        .filter(|(_, q)| !q.is_empty())
+        .map(|(tenant, q)| (tenant, plan::quota_values(&q)))
+        .collect();
     let desired = Desired {
         topics: rows.topics.into_iter().map(|(name, tenant, partitions)| (name, (tenant, partitions as i32))).collect(),
         principals: rows.principals.into_iter().map(|(cn, tenant)| (format!("User:{cn}"), tenant)).collect(),
+        quotas,
         delete_unwanted_topics,
     };
     Ok((desired, rows.generations))

@@ -19,6 +19,7 @@ pub mod lease;
 pub mod login;
 pub mod metrics;
 pub mod notify;
+pub mod quotas;
 pub mod reconcile;
 pub mod replicas;
 pub mod sealed;

@@ -61,6 +61,9 @@ pub struct DesiredRows {
     pub principals: Vec<(String, i64)>,
     /// Each tenant's status generation at the time of reading.
     pub generations: BTreeMap<i64, i64>,
+    /// Tenants' own quota values, and the cluster-wide default.
+    pub quotas: Vec<(i64, crate::tenants::quota::Quota)>,
+    pub default_quota: crate::tenants::quota::Quota,
 }
 
 pub async fn desired(store: &Store) -> Result<DesiredRows> {
@@ -80,8 +83,10 @@ pub async fn desired(store: &Store) -> Result<DesiredRows> {
     .await?;
     let generations: Vec<(i64, i64)> =
         sqlx::query_as("select tenant_id, generation from reconcile_status").fetch_all(&mut *tx).await?;
+    let quotas = super::quotas::all_in(&mut tx).await?;
+    let default_quota = super::quotas::default_in(&mut tx).await?;
     tx.commit().await?;
-    Ok(DesiredRows { topics, principals, generations: generations.into_iter().collect() })
+    Ok(DesiredRows { topics, principals, generations: generations.into_iter().collect(), quotas, default_quota })
 }
 
 /// Tenants whose status is not `ready`.

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod domain;
 pub mod partition_requests;
+pub mod quota;
 pub mod streaming;
 
 use serde::Serialize;
