@@ -765,6 +765,10 @@ fn pages() -> Vec<Page> {
             ),
             &[("partitions", "4")],
         ),
+        form(
+            page(M::POST, "/tenants/{id}/streaming/quota", "/tenants/83/streaming/quota", [303, 403, 403, 303]),
+            &[("consumer_byte_rate", "200000"), ("request_percentage", "")],
+        ),
         page(M::POST, "/tenants/{id}/credentials/rotate", "/tenants/83/credentials/rotate", [303, 303, 403, 303]),
         page(M::POST, "/tenants/{id}/credentials/{k}/revoke", "/tenants/83/credentials/1/revoke", [303, 303, 403, 303]),
         page(M::GET, "/tenants/{id}/bundle.zip", "/tenants/83/bundle.zip", [200, 200, 403, 303]),

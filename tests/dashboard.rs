@@ -189,3 +189,28 @@ async fn a_planted_sign_in_form_pair_and_cross_site_posts_are_refused() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn operators_set_a_quota_on_the_streaming_tab_and_too_low_a_rate_is_explained() {
+    let app = spawn_app().await;
+    app.api().create_and_activate(83, "Acme").await;
+    let (client, csrf) = sign_in(&app).await;
+    let (_, page) = get(&client, &app, "/tenants/83/streaming").await;
+    assert!(page.contains("No read rate limit.") && page.contains("Save quota"), "{page}");
+
+    let form = |rate: &'static str| {
+        vec![("csrf", csrf.clone()), ("consumer_byte_rate", rate.into()), ("request_percentage", "".into())]
+    };
+    let resp = client.post(app.url("/tenants/83/streaming/quota")).form(&form("50000")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("consumer_byte_rate") && html.contains("starve"), "{html}");
+
+    let resp = client.post(app.url("/tenants/83/streaming/quota")).form(&form("200000")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get(&client, &app, "/tenants/83/streaming?notice=quota").await;
+    assert!(page.contains("Quota saved") && page.contains("<strong>200000 bytes/s</strong>"), "{page}");
+    assert!(page.contains("<code>User:c83.1</code>"));
+    let (_, quota) = app.op(reqwest::Method::GET, "/api/v1/tenants/83/quota", None).await;
+    assert_eq!(quota["own"]["consumer_byte_rate"], 200_000);
+}

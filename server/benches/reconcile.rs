@@ -52,7 +52,10 @@ async fn main() {
     }
     reads.sort();
     let unit = percentile(&reads, 0.5);
-    println!("baseline: read actual state (metadata + ACLs + quotas), empty cluster: p50 {:.2} ms (= 1 unit)", ms(unit));
+    println!(
+        "baseline: read actual state (metadata + ACLs + quotas), empty cluster: p50 {:.2} ms (= 1 unit)",
+        ms(unit)
+    );
 
     let cancel = CancellationToken::new();
     let loop_task = tokio::spawn({

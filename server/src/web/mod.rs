@@ -53,6 +53,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/tenants/{id}/streaming/deactivate", streaming::deactivate),
         route(M::POST, "/tenants/{id}/streaming/check", streaming::check),
         route(M::POST, "/tenants/{id}/streaming/partitions", partitions::partitions),
+        route(M::POST, "/tenants/{id}/streaming/quota", partitions::quota),
         route(M::POST, "/tenants/{id}/credentials/rotate", credentials::rotate),
         route(M::POST, "/tenants/{id}/credentials/{k}/revoke", credentials::revoke),
         route(M::GET, "/tenants/{id}/bundle.zip", streaming::bundle),
@@ -237,6 +238,7 @@ impl NoticeQuery {
             }
             "revoked" => "Credential revoked.",
             "partitions" => "Partition count raised; the topics grow in place once the change reaches Kafka.",
+            "quota" => "Quota saved; the brokers enforce it once the change reaches Kafka.",
             "requested" => "Request sent: the CDN's operators will see it on this page.",
             "allowlist-added" => "Address added; the brokers' firewalls apply it within seconds.",
             "allowlist-unchanged" => "That address was already on the allowlist.",

@@ -1,4 +1,5 @@
-//! Partitions on the Streaming tab: operators raise the count, tenants file requests.
+//! Capacity on the Streaming tab: operators raise the partition count and set the quota,
+//! tenants file partition requests.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -65,4 +66,43 @@ pub async fn request_partitions(
     partition_requests::file(&state.store, id, Partitions::parse(n)?, &form.note, &tenant.session.principal.name)
         .await?;
     Ok(back_to_streaming(id, "requested"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QuotaForm {
+    #[serde(default)]
+    csrf: String,
+    /// Bytes per second; empty takes the default.
+    #[serde(default)]
+    consumer_byte_rate: String,
+    #[serde(default)]
+    request_percentage: String,
+}
+
+/// Operators set a tenant's quota; an empty field takes the cluster-wide default.
+pub async fn quota(
+    State(state): State<AppState>,
+    WebSession(session): WebSession,
+    Path(id): Path<String>,
+    Form(form): Form<QuotaForm>,
+) -> PageResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    session.principal.require_operator()?;
+    let id = TenantId::parse_str(&id)?;
+    let consumer_byte_rate = match form.consumer_byte_rate.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| {
+            Error::invalid("consumer_byte_rate", "consumer_byte_rate must be a whole number of bytes per second")
+        })?),
+    };
+    let request_percentage = match form.request_percentage.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<f64>()
+                .map_err(|_| Error::invalid("request_percentage", "request_percentage must be a number"))?,
+        ),
+    };
+    let wanted = crate::tenants::quota::Quota { consumer_byte_rate, request_percentage };
+    crate::tenants::quota::set(&state.store, id, wanted, state.config.kafka.max_message_bytes).await?;
+    Ok(back_to_streaming(id, "quota"))
 }

@@ -13,6 +13,7 @@ use crate::http::{TenantForm, WebSession};
 use crate::kafka::check::CheckResult;
 use crate::state::AppState;
 use crate::tenants::partition_requests::{self, PartitionRequest};
+use crate::tenants::quota::{self, QuotaView};
 use crate::tenants::streaming::{self, StreamingStatus};
 use crate::tenants::{TenantId, TenantView};
 
@@ -41,6 +42,7 @@ pub struct StreamingPage {
     pub(super) allowlist_form: String,
     /// Firing alerts, for the Alerts tab's badge.
     firing_alerts: i64,
+    quota: QuotaView,
 }
 
 pub async fn streaming(
@@ -98,6 +100,7 @@ pub(super) async fn streaming_page(
         allowlist_error: None,
         allowlist_form: String::new(),
         firing_alerts,
+        quota: quota::view(&state.store, id, state.config.kafka.max_message_bytes).await?,
     })
 }
 
