@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::State;
+use serde::{Deserialize, Deserializer};
 
 use super::doc::TenantPath;
 use crate::error::Result;
@@ -7,6 +8,17 @@ use crate::http::{AppJson, AppPath, ErrorBody, Operator, TenantScope};
 use crate::state::AppState;
 use crate::tenants::TenantId;
 use crate::tenants::quota::{self, DefaultQuotaView, Quota, QuotaView};
+
+/// A quota body: a JSON object only (serde would take `[rate, share]` for a struct too).
+#[derive(Debug)]
+pub struct QuotaBody(Quota);
+
+impl<'de> Deserialize<'de> for QuotaBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        Quota::deserialize(serde_json::Value::Object(object)).map(QuotaBody).map_err(serde::de::Error::custom)
+    }
+}
 
 #[utoipa::path(get, path = "/tenants/{id}/quota", tag = "quotas",
     description = "The tenant's client quota: its own values, the cluster-wide default, and the effective values \
@@ -31,7 +43,7 @@ pub async fn set_quota(
     _: Operator,
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
-    AppJson(body): AppJson<Quota>,
+    AppJson(QuotaBody(body)): AppJson<QuotaBody>,
 ) -> Result<Json<QuotaView>> {
     let id = TenantId::parse_str(&id)?;
     Ok(Json(quota::set(&state.store, id, body, state.config.kafka.max_message_bytes).await?))
@@ -53,7 +65,7 @@ pub async fn get_default_quota(_: Operator, State(state): State<AppState>) -> Re
 pub async fn set_default_quota(
     _: Operator,
     State(state): State<AppState>,
-    AppJson(body): AppJson<Quota>,
+    AppJson(QuotaBody(body)): AppJson<QuotaBody>,
 ) -> Result<Json<DefaultQuotaView>> {
     Ok(Json(quota::set_default(&state.store, body, state.config.kafka.max_message_bytes).await?))
 }
