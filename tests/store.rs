@@ -411,6 +411,13 @@ async fn sign_in_attempts_count_per_key_in_a_window() {
     assert!(login::reserve(&store, &keys("d", "192.0.2.1"), 20).await.unwrap().is_ok());
 }
 
+/// A reconcile pass that applied everything `tenant` wanted.
+async fn confirm(store: &Store, tenant: i64) {
+    let generations = reconcile::desired(store).await.unwrap().generations;
+    let tenants = BTreeSet::from([tenant]);
+    reconcile::record(store, &tenants, &tenants, &generations, &BTreeMap::new(), None).await.unwrap();
+}
+
 #[tokio::test]
 async fn quotas_of_tenants_and_the_default() {
     use outflow::store::quotas;
@@ -422,16 +429,7 @@ async fn quotas_of_tenants_and_the_default() {
     tenant(&store, 84).await;
     assert_eq!(quotas::of_tenant(&store, id(83)).await.unwrap(), Some(Quota::default()));
     tenants::activate(&store, id(83), |k| Ok(sealed(&format!("c83.{k}")))).await.unwrap();
-    reconcile::record(
-        &store,
-        &BTreeSet::from([83]),
-        &BTreeSet::from([83]),
-        &reconcile::desired(&store).await.unwrap().generations,
-        &BTreeMap::new(),
-        None,
-    )
-    .await
-    .unwrap();
+    confirm(&store, 83).await;
     assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "ready");
 
     let own = Quota { consumer_byte_rate: Some(200_000), request_percentage: None };
@@ -441,16 +439,7 @@ async fn quotas_of_tenants_and_the_default() {
     assert_eq!(reconcile::status_of(&store, id(83)).await.unwrap().unwrap().status, "pending");
     assert_eq!(quotas::of_tenant(&store, id(83)).await.unwrap(), Some(own));
     // The same values again: nothing to apply, nobody woken.
-    reconcile::record(
-        &store,
-        &BTreeSet::from([83]),
-        &BTreeSet::from([83]),
-        &reconcile::desired(&store).await.unwrap().generations,
-        &BTreeMap::new(),
-        None,
-    )
-    .await
-    .unwrap();
+    confirm(&store, 83).await;
     let mut desired = std::pin::pin!(store.signals().desired_notified());
     assert_eq!(quotas::set(&store, id(83), own).await.unwrap(), Some(own));
     assert!(futures_ready(&mut desired).is_none());
