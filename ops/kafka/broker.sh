@@ -8,7 +8,8 @@
 #
 # Environment: OUTFLOW_BIN (default <repo>/target/debug/outflow) and OUTFLOW_DATA_DIR (default
 # <repo>/data) select the outflow whose CA issues the broker's and service principals'
-# certificates; PUBLIC_PORT / INTERNAL_PORT / CONTROLLER_PORT pin ports (first `up` only);
+# certificates; PUBLIC_PORT / INTERNAL_PORT / CONTROLLER_PORT / METRICS_PORT pin ports (first
+# `up` only; METRICS_PORT serves the per-topic byte and record counters on loopback);
 # PUBLIC_HOST (default 127.0.0.1) is the address the public listener binds;
 # OUTFLOW_CACHE (default ~/.cache/outflow) holds the downloaded Kafka jars.
 set -euo pipefail
@@ -34,13 +35,23 @@ free_port() {
 }
 
 choose_ports() {
-  local p i c
+  local p i c m
   p=${PUBLIC_PORT:-$(free_port)}
   i=${INTERNAL_PORT:-$(free_port)}
   c=${CONTROLLER_PORT:-$(free_port)}
+  m=${METRICS_PORT:-$(free_port)}
   while [[ "$i" == "$p" ]]; do i=$(free_port); done
   while [[ "$c" == "$p" || "$c" == "$i" ]]; do c=$(free_port); done
-  printf 'PUBLIC_PORT=%s\nINTERNAL_PORT=%s\nCONTROLLER_PORT=%s\n' "$p" "$i" "$c" > "$dir/ports.env"
+  while [[ "$m" == "$p" || "$m" == "$i" || "$m" == "$c" ]]; do m=$(free_port); done
+  printf 'PUBLIC_PORT=%s\nINTERNAL_PORT=%s\nCONTROLLER_PORT=%s\nMETRICS_PORT=%s\n' "$p" "$i" "$c" "$m" > "$dir/ports.env"
+}
+
+# A ports.env written before the metrics port existed gains one (the other ports stay).
+ensure_metrics_port() {
+  grep -q '^METRICS_PORT=' "$dir/ports.env" && return
+  local m
+  m=${METRICS_PORT:-$(free_port)}
+  echo "METRICS_PORT=$m" >> "$dir/ports.env"
 }
 
 issue_certs() {
@@ -104,6 +115,7 @@ print_exports() {
     OUTFLOW_PRODUCER_CERT "$certs/edge-producer.crt.pem" \
     OUTFLOW_PRODUCER_KEY "$certs/edge-producer.key.pem" \
     OUTFLOW_KAFKA_DIR "$dir" \
+    OUTFLOW_KAFKA_METRICS_URL "http://127.0.0.1:$METRICS_PORT/metrics" \
     OUTFLOW_DATA_DIR "$(cat "$certs/outflow-data-dir")"
 }
 
@@ -114,12 +126,14 @@ up() {
   fi
   fetch_kafka
   [[ -f "$dir/ports.env" ]] || choose_ports
+  ensure_metrics_port
   # shellcheck source=/dev/null
   source "$dir/ports.env"
   [[ -f "$dir/certs/.complete" ]] || issue_certs
   write_config
+  write_metrics_config "$dir"
   [[ -f "$dir/data/meta.properties" ]] || format_storage "$dir" "$(random_cluster_id)"
-  start_node "$dir" "-Xms256m -Xmx512m -XX:+UseG1GC"
+  start_node "$dir" "-Xms256m -Xmx512m -XX:+UseG1GC $(metrics_agent "$dir" "$METRICS_PORT")"
   wait_started "$dir"
   log "Kafka $kafka_version up: public localhost:$PUBLIC_PORT, internal 127.0.0.1:$INTERNAL_PORT (log: $dir/broker.log)"
   print_exports

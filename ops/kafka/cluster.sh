@@ -7,14 +7,17 @@
 #   ops/kafka/cluster.sh up DIR         create the network, start the three brokers; prints only
 #                                       `export NAME=value` lines on stdout
 #   ops/kafka/cluster.sh agent DIR N    start `outflow agent` for broker N (1-3) in its namespace,
-#                                       with OUTFLOW_AGENT_SERVER and OUTFLOW_AGENT_TOKEN from the
-#                                       environment (kept for `start`)
+#                                       with OUTFLOW_AGENT_SERVER and OUTFLOW_AGENT_TOKEN (and
+#                                       optionally OUTFLOW_AGENT_USAGE_INTERVAL_SECS) from the
+#                                       environment (kept for `start`); it scrapes its broker's
+#                                       counters (OUTFLOW_CLUSTER_METRICS_URL in the namespace)
 #   ops/kafka/cluster.sh kill DIR N     SIGKILL broker N and its agent: the machine dies
 #   ops/kafka/cluster.sh start DIR N    start broker N again (and its agent, if it had one)
 #   ops/kafka/cluster.sh down DIR       stop everything and remove the network; data stays in DIR
 #
 #  host namespace: bridge ofk<k>, NET.1 (outflow, producers), NET.201 / NET.202 (test clients)
-#    ├─ veth ─ namespace ofk<k>-1: NET.11  broker 1 (PUBLIC :9093, INTERNAL :9094, CONTROLLER :9095)
+#    ├─ veth ─ namespace ofk<k>-1: NET.11  broker 1 (PUBLIC :9093, INTERNAL :9094, CONTROLLER :9095,
+#    │                                       per-topic counters on its own loopback :9404)
 #    ├─ veth ─ namespace ofk<k>-2: NET.12  broker 2
 #    └─ veth ─ namespace ofk<k>-3: NET.13  broker 3
 # NET is 169.254.<150+k> (link-local: never routed, so it cannot collide with the host's networks).
@@ -39,6 +42,8 @@ source "$here/common.sh"
 
 readonly NODES=(1 2 3)
 PUBLIC=9093 INTERNAL=9094 CONTROLLER=9095
+# The JMX exporter's port, on each namespace's own loopback: reachable by that broker's agent only.
+METRICS=9404
 
 node_dir() { echo "$dir/b$1"; }
 address() { echo "$NET.$((10 + $1))"; }
@@ -133,6 +138,7 @@ transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
 EOF2
   write_log4j "$d"
+  write_metrics_config "$d"
 }
 
 start_broker() {
@@ -142,7 +148,7 @@ start_broker() {
   write_config "$n"
   format_storage "$d" "$(cat "$dir/cluster.id")"
   # Small heaps: three brokers share a 2-core test machine.
-  start_node "$d" "-Xms192m -Xmx256m -XX:+UseSerialGC" ip netns exec "$(netns "$n")"
+  start_node "$d" "-Xms192m -Xmx256m -XX:+UseSerialGC $(metrics_agent "$d" "$METRICS")" ip netns exec "$(netns "$n")"
 }
 
 start_agent() {
@@ -155,7 +161,8 @@ start_agent() {
   mkdir -p "$d/agent-state"
   OUTFLOW_AGENT_TOKEN="$token" setsid ip netns exec "$(netns "$n")" \
     "${OUTFLOW_BIN:-$root/target/debug/outflow}" agent --server "$server" --broker-id "kafka-$n" \
-    --port "$PUBLIC" --state-dir "$d/agent-state" >> "$d/agent.log" 2>&1 < /dev/null &
+    --port "$PUBLIC" --state-dir "$d/agent-state" --metrics-url "http://127.0.0.1:$METRICS/metrics" \
+    ${usage_interval:+--usage-interval-secs "$usage_interval"} >> "$d/agent.log" 2>&1 < /dev/null &
   echo $! > "$d/agent.pid"
 }
 
@@ -179,7 +186,8 @@ print_exports() {
     OUTFLOW_DATA_DIR "$(cat "$certs/outflow-data-dir")" \
     OUTFLOW_CLUSTER_HOST "$NET.1" \
     OUTFLOW_CLUSTER_CLIENTS "$NET.201 $NET.202" \
-    OUTFLOW_CLUSTER_NETNS "$namespaces"
+    OUTFLOW_CLUSTER_NETNS "$namespaces" \
+    OUTFLOW_CLUSTER_METRICS_URL "http://127.0.0.1:$METRICS/metrics"
 }
 
 need_node() { [[ " ${NODES[*]} " == *" $node "* ]] || usage; }
@@ -224,7 +232,8 @@ case "$cmd" in
       { log "agent needs OUTFLOW_AGENT_SERVER and OUTFLOW_AGENT_TOKEN"; exit 2; }
     d=$(node_dir "$node")
     stop_pid "$d/agent.pid"
-    (umask 077 && printf 'server=%q\ntoken=%q\n' "$OUTFLOW_AGENT_SERVER" "$OUTFLOW_AGENT_TOKEN" > "$d/agent.env")
+    (umask 077 && printf 'server=%q\ntoken=%q\nusage_interval=%q\n' "$OUTFLOW_AGENT_SERVER" "$OUTFLOW_AGENT_TOKEN" \
+      "${OUTFLOW_AGENT_USAGE_INTERVAL_SECS:-}" > "$d/agent.env")
     start_agent "$node"
     ;;
   kill)

@@ -4,6 +4,11 @@
 
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 lib="${OUTFLOW_CACHE:-$HOME/.cache/outflow}/kafka-$kafka_version/lib"
+# The Prometheus JMX exporter runs inside each broker (a Java agent); its jar is kept apart from
+# the broker's classpath, cached by version like the Kafka jars.
+jmx_exporter_version=1.0.1
+jmx_exporter_dir="${OUTFLOW_CACHE:-$HOME/.cache/outflow}/jmx-exporter-$jmx_exporter_version"
+jmx_exporter_jar="$jmx_exporter_dir/jmx_prometheus_javaagent-$jmx_exporter_version.jar"
 
 fetch_kafka() {
   # Maven resolves the broker from Maven Central into ~/.m2; the copy is cached by version.
@@ -13,6 +18,39 @@ fetch_kafka() {
     mvn -q -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib" >&2
     touch "$lib/.complete"
   fi
+  if [[ ! -f "$jmx_exporter_jar" ]]; then
+    log "fetching the Prometheus JMX exporter $jmx_exporter_version with Maven"
+    mkdir -p "$jmx_exporter_dir"
+    mvn -q -f "$here/pom.xml" dependency:copy \
+      -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$jmx_exporter_version" \
+      -DoutputDirectory="$jmx_exporter_dir" >&2
+  fi
+}
+
+# write_metrics_config NODE_DIR: the exporter's rules. Only the per-topic byte and record
+# counters outflow meters (a few lines per topic instead of the broker's ten thousand), and
+# their `Count`: cumulative since the broker started, exact, unlike the windowed rates.
+write_metrics_config() {
+  cat > "$1/metrics.yaml" <<'EOF2'
+lowercaseOutputName: true
+includeObjectNames:
+  - "kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=*"
+  - "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,topic=*"
+  - "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*"
+rules:
+  - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(BytesOutPerSec|BytesInPerSec|MessagesInPerSec), topic=(.+)><>Count'
+    # A counter: the exporter appends `_total`, e.g. kafka_server_brokertopicmetrics_bytesoutpersec_total.
+    name: kafka_server_brokertopicmetrics_$1
+    type: COUNTER
+    labels:
+      topic: "$2"
+EOF2
+}
+
+# metrics_agent NODE_DIR PORT: the JVM option that serves NODE_DIR/metrics.yaml's counters on
+# loopback PORT (never on a public address: the counters name every tenant's topic).
+metrics_agent() {
+  echo "-javaagent:$jmx_exporter_jar=127.0.0.1:$2:$1/metrics.yaml"
 }
 
 # outflow's CLI with the CA that signs every certificate of the kit.
