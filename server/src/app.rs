@@ -93,11 +93,24 @@ impl App {
             self.state.store.clone(),
             self.state.config.clone(),
             self.state.sampler.clone(),
+            self.state.own_reads.clone(),
         ) {
             Ok(evaluator) => {
                 tasks.spawn(evaluator.run(self.state.replica.clone(), cancel.clone()));
             }
             Err(e) => tracing::error!(error = %e, "alert evaluation cannot start"),
+        }
+        // Metering: every replica adds its own reads of tenant topics; the one holding the usage
+        // lease also closes finished hours and follows the groups' committed offsets.
+        match crate::usage::worker::Meter::new(
+            self.state.store.clone(),
+            self.state.config.clone(),
+            self.state.own_reads.clone(),
+        ) {
+            Ok(meter) => {
+                tasks.spawn(meter.run(self.state.replica.clone(), cancel.clone()));
+            }
+            Err(e) => tracing::error!(error = %e, "usage metering cannot start"),
         }
         let address = self.local_addr().to_string();
         tasks.spawn(crate::replicas::heartbeat(

@@ -47,6 +47,28 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub firewall: FirewallConfig,
     pub alerts: AlertsConfig,
+    pub usage: UsageConfig,
+}
+
+/// Usage metering (docs/usage.md): the worker on the replica holding the `usage` lease closes
+/// finished hours and follows the tenants' groups' committed offsets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// How often the worker runs and each replica adds its own reads of tenant topics
+    /// (`OUTFLOW_USAGE_INTERVAL_SECS`).
+    pub interval_secs: u64,
+    /// An hour is closed this long after it ended, so reports sent just before the hour ended
+    /// land in it first (`OUTFLOW_USAGE_CLOSE_GRACE_SECS`).
+    pub close_grace_secs: u64,
+    /// Longest range the usage routes answer, in days (`OUTFLOW_USAGE_MAX_RANGE_DAYS`).
+    pub max_range_days: i64,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self { interval_secs: 60, close_grace_secs: 120, max_range_days: 366 }
+    }
 }
 
 /// Alert evaluation (one evaluator per cluster, on the replica holding the `alerts` lease),
@@ -267,6 +289,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             firewall: FirewallConfig::default(),
             alerts: AlertsConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }
@@ -444,10 +467,25 @@ impl Config {
         if let Some(v) = var("OUTFLOW_FIREWALL_STALE_AFTER_SECS") {
             self.firewall.stale_after_secs = parse("OUTFLOW_FIREWALL_STALE_AFTER_SECS", v)?;
         }
+        if let Some(v) = var("OUTFLOW_USAGE_INTERVAL_SECS") {
+            self.usage.interval_secs = parse("OUTFLOW_USAGE_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_USAGE_CLOSE_GRACE_SECS") {
+            self.usage.close_grace_secs = parse("OUTFLOW_USAGE_CLOSE_GRACE_SECS", v)?;
+        }
+        if let Some(v) = var("OUTFLOW_USAGE_MAX_RANGE_DAYS") {
+            self.usage.max_range_days = parse("OUTFLOW_USAGE_MAX_RANGE_DAYS", v)?;
+        }
         Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.usage.interval_secs == 0 {
+            bail!("usage.interval_secs: must be at least 1");
+        }
+        if self.usage.max_range_days < 1 {
+            bail!("usage.max_range_days: must be at least 1");
+        }
         if self.brokers.is_empty() {
             bail!("brokers: at least one public broker address is required");
         }

@@ -29,6 +29,7 @@ pub mod signals;
 pub mod state;
 pub mod store;
 pub mod tenants;
+pub mod usage;
 pub mod waf;
 pub mod web;
 

@@ -47,6 +47,8 @@ pub struct AppState {
     pub agent_lists: crate::firewall::allowlist::AgentListCache,
     /// Sends alert deliveries: the worker, and the channels' "Send test".
     pub deliverer: Arc<crate::alerts::deliver::Deliverer>,
+    /// What this process's own readers fetched from tenant topics (subtracted from usage).
+    pub own_reads: Arc<crate::usage::OwnReads>,
 }
 
 impl AppState {
@@ -85,8 +87,9 @@ impl AppState {
             per_address: config.login.max_failures_per_address,
             window: std::time::Duration::from_secs(config.login.window_secs),
         }));
+        let own_reads = Arc::new(crate::usage::OwnReads::default());
         let sampler = match config.kafka.bootstrap {
-            Some(_) => Some(Sampler::new(&config.kafka)?),
+            Some(_) => Some(Sampler::new(&config.kafka, own_reads.clone())?),
             None => None,
         };
         let issuer =
@@ -114,6 +117,7 @@ impl AppState {
             cluster,
             metrics,
             deliverer,
+            own_reads,
         })
     }
 

@@ -45,12 +45,17 @@ fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 }
 
 impl Evaluator {
-    pub fn new(store: Store, config: Arc<Config>, sampler: Option<Arc<Sampler>>) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        sampler: Option<Arc<Sampler>>,
+        own_reads: Arc<crate::usage::OwnReads>,
+    ) -> anyhow::Result<Self> {
         let (reader, meta) = match config.kafka.bootstrap {
             Some(_) => {
                 let meta: rdkafka::consumer::BaseConsumer =
                     crate::kafka::admin::client_config(&config.kafka, "outflow-alerts-meta")?.create()?;
-                (Some(waf::Reader::new(&config.kafka)?), Some(Arc::new(meta)))
+                (Some(waf::Reader::new(&config.kafka, own_reads)?), Some(Arc::new(meta)))
             }
             None => (None, None),
         };

@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use super::rules::{GroupBy, WafBurst};
 use crate::config::KafkaConfig;
 use crate::tenants::TenantId;
+use crate::usage::OwnReads;
 
 /// The longest window a rule may have: what the reader keeps and seeks back on start.
 pub const HORIZON_MS: i64 = 3600 * 1000;
@@ -107,10 +108,12 @@ pub struct Reader {
     shared: Mutex<Shared>,
     started: AtomicBool,
     stopping: AtomicBool,
+    /// Counts what it fetches: outflow's reads are not the tenant's usage.
+    own_reads: Arc<OwnReads>,
 }
 
 impl Reader {
-    pub fn new(config: &KafkaConfig) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: &KafkaConfig, own_reads: Arc<OwnReads>) -> anyhow::Result<Arc<Self>> {
         let mut base = crate::kafka::admin::client_config(config, "outflow-alerts")?;
         base.set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
@@ -123,6 +126,7 @@ impl Reader {
             shared: Mutex::default(),
             started: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            own_reads,
         }))
     }
 
@@ -182,6 +186,8 @@ impl Reader {
                 let mut next = Some(result);
                 while let Some(result) = next.take() {
                     if let Ok(m) = result {
+                        let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                        self.own_reads.add(m.topic(), size);
                         let at = m.timestamp().to_millis().unwrap_or(0);
                         let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
                         let event = headers

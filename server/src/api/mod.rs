@@ -15,6 +15,7 @@ mod replicas;
 mod streaming;
 mod tenants;
 mod tokens;
+mod usage;
 pub mod users;
 
 use axum::routing::get;
@@ -73,6 +74,9 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(allowlist::remove_entry),
         routes!(agent::poll_allowlist),
         routes!(agent::report_status),
+        routes!(usage::report_usage),
+        routes!(usage::tenant_usage),
+        routes!(usage::usage_ranking),
         routes!(replicas::list_replicas),
         routes!(quotas::get_quota, quotas::set_quota),
         routes!(quotas::get_default_quota, quotas::set_default_quota),

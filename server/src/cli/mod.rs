@@ -95,6 +95,15 @@ struct AgentArgs {
     /// The nft program.
     #[arg(long, env = "OUTFLOW_AGENT_NFT", default_value = "nft")]
     nft: PathBuf,
+    /// The broker's per-topic counters (the Prometheus JMX exporter on loopback, e.g.
+    /// http://127.0.0.1:9404/metrics), scraped and reported for usage metering. Without it the
+    /// agent meters nothing.
+    #[arg(long, env = "OUTFLOW_AGENT_METRICS_URL")]
+    metrics_url: Option<String>,
+    /// Seconds between two scrapes of the counters (a broker crash loses at most one interval).
+    #[arg(long, env = "OUTFLOW_AGENT_USAGE_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    usage_interval_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,6 +286,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 state_dir: args.state_dir,
                 port: args.port,
                 nft: args.nft,
+                usage: args.metrics_url.map(|metrics_url| crate::usage::scrape::ScrapeOptions {
+                    metrics_url,
+                    interval: std::time::Duration::from_secs(args.usage_interval_secs),
+                }),
             };
             // Stopping leaves the rules in force (fail-static).
             tokio::select! {

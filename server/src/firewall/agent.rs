@@ -39,6 +39,8 @@ pub struct Options {
     pub port: u16,
     /// The `nft` program.
     pub nft: PathBuf,
+    /// Where to scrape the broker's counters for usage metering, if the agent meters.
+    pub usage: Option<crate::usage::scrape::ScrapeOptions>,
 }
 
 /// File name of the persisted ruleset in the state dir.
@@ -67,6 +69,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .build()
         .context("building the HTTP client")?;
     let server = options.server.trim_end_matches('/').to_owned();
+    // Metering runs beside the allowlist work and never holds it up (nor the other way round).
+    if let Some(usage) = options.usage.clone() {
+        tokio::spawn(crate::usage::scrape::run(usage, server.clone(), options.token.clone(), options.broker_id.clone()));
+    }
     let mut applied = restore(&options).await;
     let mut backoff = BACKOFF_MIN;
     loop {

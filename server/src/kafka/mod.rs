@@ -6,6 +6,7 @@ pub mod admin;
 pub mod check;
 pub mod live;
 pub mod plan;
+pub mod progress;
 pub mod quota;
 pub mod reconcile;
 pub mod sampler;

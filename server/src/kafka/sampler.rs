@@ -27,6 +27,7 @@ use utoipa::ToSchema;
 
 use crate::config::KafkaConfig;
 use crate::tenants::TenantId;
+use crate::usage::OwnReads;
 use crate::waf::events::{WafEvent, event};
 use crate::waf::summary::{Facts, WafSummary, summarize_facts};
 
@@ -175,10 +176,12 @@ pub struct Sampler {
     wake: Condvar,
     started: AtomicBool,
     stopping: AtomicBool,
+    /// Counts what the reader fetches: outflow's reads are not the tenant's usage.
+    own_reads: Arc<OwnReads>,
 }
 
 impl Sampler {
-    pub fn new(config: &KafkaConfig) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: &KafkaConfig, own_reads: Arc<OwnReads>) -> anyhow::Result<Arc<Self>> {
         let mut base = super::admin::client_config(config, "outflow-sampler")?;
         base.set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
@@ -193,6 +196,7 @@ impl Sampler {
             wake: Condvar::new(),
             started: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            own_reads,
         }))
     }
 
@@ -248,7 +252,7 @@ impl Sampler {
 
     fn run(self: Arc<Self>) {
         let mut worker = loop {
-            match Worker::new(&self.base, self.timeout) {
+            match Worker::new(&self.base, self.timeout, self.own_reads.clone()) {
                 Ok(w) => break w,
                 Err(e) => {
                     let problem = format!("the live sampler cannot start: {e:#}");
@@ -351,13 +355,14 @@ struct Worker {
     /// each topic is.
     assigned: BTreeMap<(String, i32), i64>,
     topic_tenant: HashMap<String, TenantId>,
+    own_reads: Arc<OwnReads>,
 }
 
 /// Partition → offset answers of one ListOffsets round.
 type Offsets = HashMap<(String, i32), i64>;
 
 impl Worker {
-    fn new(base: &ClientConfig, timeout: Duration) -> anyhow::Result<Self> {
+    fn new(base: &ClientConfig, timeout: Duration, own_reads: Arc<OwnReads>) -> anyhow::Result<Self> {
         let client = |group: &str| -> anyhow::Result<BaseConsumer> {
             base.clone().set("group.id", group).create().context("creating a sampler client")
         };
@@ -370,6 +375,7 @@ impl Worker {
             tenants: HashMap::new(),
             assigned: BTreeMap::new(),
             topic_tenant: HashMap::new(),
+            own_reads,
         })
     }
 
@@ -515,6 +521,7 @@ impl Worker {
             let Some(&tenant) = self.topic_tenant.get(message.topic()) else { continue };
             let Some(state) = self.tenants.get_mut(&tenant) else { continue };
             let payload = message.payload().unwrap_or_default();
+            self.own_reads.add(message.topic(), payload.len() + message.key().map_or(0, <[u8]>::len));
             let is_waf = message.topic().ends_with("_waf");
             let limit = if is_waf { WAF_RAW_BYTES } else { TAIL_VALUE_BYTES };
             let timestamp = message.timestamp().to_millis();

@@ -25,6 +25,7 @@ pub mod replicas;
 pub mod sealed;
 pub mod tenants;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;
