@@ -111,6 +111,13 @@ fn table() -> Vec<Route> {
             route(M::POST, "/agent/status", "/agent/status", [403, 403, 403, 204, 401]),
             json!({"broker_id": "kafka-1", "version": 0, "entries": 0}),
         ),
+        with(
+            route(M::POST, "/agent/usage", "/agent/usage", [403, 403, 403, 200, 401]),
+            json!({"broker_id": "kafka-1", "scraped_at_ms": 1, "counters": [{"topic": "c83", "counter": "bytes_out", "value": 10}]}),
+        ),
+        // Usage: a tenant reads its own; the ranking of every tenant is the operators'.
+        route(M::GET, "/tenants/{id}/usage", "/tenants/83/usage", [200, 200, 403, 403, 401]),
+        route(M::GET, "/usage", "/usage", [200, 403, 403, 403, 401]),
         route(M::GET, "/replicas", "/replicas", [200, 403, 403, 403, 401]),
         // Quotas: tenants read their own, only operators change them.
         route(M::GET, "/tenants/{id}/quota", "/tenants/83/quota", [200, 200, 403, 403, 401]),
@@ -835,6 +842,7 @@ fn pages() -> Vec<Page> {
             [303, 303, 403, 303],
         ),
         page(M::GET, "/brokers", "/brokers", [200, 403, 403, 303]),
+        page(M::GET, "/usage", "/usage", [200, 403, 403, 303]),
         page(M::POST, "/brokers/{broker}/forget", "/brokers/kafka-1/forget", [303, 403, 403, 303]),
         page(M::GET, "/static/style.css", "/static/style.css", [200, 200, 200, 200]),
         page(M::GET, "/static/live.js", "/static/live.js", [200, 200, 200, 200]),

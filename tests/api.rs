@@ -434,3 +434,84 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         assert_eq!(page["entries"][0]["source"], expected, "{page}");
     }
 }
+
+#[tokio::test]
+async fn usage_reports_count_once_and_read_back_as_json_and_csv() {
+    let app = spawn_app().await;
+    app.create_tenant(83, "Acme").await;
+    app.create_tenant(84, "Beta").await;
+    let report = |ms: i64, out83: i64, out84: i64| {
+        json!({"scraped_at_ms": ms, "broker_started_at_ms": 1_000, "counters": [
+            {"topic": "c83", "counter": "bytes_out", "value": out83},
+            {"topic": "c83_waf", "counter": "records_in", "value": 7},
+            {"topic": "c84", "counter": "bytes_out", "value": out84},
+        ]})
+    };
+    let agent = app.agent.clone();
+    let post = async |body: Value| app.call(Method::POST, "/api/v1/agent/usage", Some(&agent), Some(body)).await;
+    let (status, body) = post(report(10_000, 100, 5)).await;
+    assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("baseline")), "{body}");
+    assert_eq!(post(report(20_000, 1_100, 3_005)).await.1["outcome"], "counted");
+    assert_eq!(post(report(20_000, 9_999, 9_999)).await.1["outcome"], "duplicate", "a retried report");
+
+    // Another broker's report with this token, and hostile bodies.
+    let mut other = report(30_000, 1, 1);
+    other["broker_id"] = json!("kafka-2");
+    assert_eq!(post(other).await.0, StatusCode::FORBIDDEN);
+    for bad in [
+        json!({"scraped_at_ms": 40_000, "counters": [{"topic": "__consumer_offsets", "counter": "bytes_out", "value": 1}]}),
+        json!({"scraped_at_ms": 40_000, "counters": [{"topic": "c83", "counter": "bytes_sideways", "value": 1}]}),
+        json!({"scraped_at_ms": 40_000, "counters": [{"topic": "c83", "counter": "bytes_out", "value": -1}]}),
+        json!({"scraped_at_ms": -5, "counters": []}),
+        json!({"scraped_at_ms": 40_000, "broker_started_at_ms": 0, "counters": []}),
+    ] {
+        let (status, body) = post(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (status, _) =
+        app.op(Method::POST, "/api/v1/agent/usage", Some(report(50_000, 1, 1))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "operators do not report usage");
+
+    let (status, body) = app.op(Method::GET, "/api/v1/tenants/83/usage", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["hours"].as_array().unwrap().len(), 1, "{body}");
+    let hour = &body["hours"][0];
+    assert_eq!((hour["bytes_out"].as_i64(), hour["partial"].as_bool()), (Some(1_000), Some(true)), "{body}");
+    assert_eq!(body["total"]["bytes_out"], 1_000);
+    let (_, ranking) = app.op(Method::GET, "/api/v1/usage", None).await;
+    let order: Vec<i64> = ranking["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_i64().unwrap()).collect();
+    assert_eq!(order, [84, 83], "most bytes out first: {ranking}");
+    assert_eq!(ranking["tenants"][0]["name"], "Beta");
+
+    // CSV by query or Accept.
+    for (path, accept) in [("/api/v1/tenants/83/usage?format=csv", "*/*"), ("/api/v1/tenants/83/usage", "text/csv")] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&app.operator)
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = response.text().await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "tenant_id,hour_start,bytes_out,broker_bytes_out,outflow_bytes,records_out,bytes_in,records_in,partial");
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[1].starts_with("83,") && lines[1].ends_with(",1000,1000,0,0,0,0,true"), "{text}");
+    }
+    // Ranges: ordered, bounded, RFC 3339; unknown formats refused.
+    for bad in [
+        "/api/v1/tenants/83/usage?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z",
+        "/api/v1/tenants/83/usage?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "/api/v1/tenants/83/usage?from=yesterday",
+        "/api/v1/tenants/83/usage?format=xml",
+    ] {
+        let (status, body) = app.op(Method::GET, bad, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (_, past) = app.op(Method::GET, "/api/v1/tenants/83/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", None).await;
+    assert_eq!(past["hours"], json!([]));
+    assert_eq!(app.op(Method::GET, "/api/v1/tenants/99/usage", None).await.0, StatusCode::NOT_FOUND);
+}

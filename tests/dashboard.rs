@@ -214,3 +214,46 @@ async fn operators_set_a_quota_on_the_streaming_tab_and_too_low_a_rate_is_explai
     let (_, quota) = app.op(reqwest::Method::GET, "/api/v1/tenants/83/quota", None).await;
     assert_eq!(quota["own"]["consumer_byte_rate"], 200_000);
 }
+
+#[tokio::test]
+async fn the_streaming_tab_charts_a_weeks_bytes_out_and_operators_rank_tenants() {
+    use outflow::store::usage::{self, Counter, CounterValue, Scrape};
+    let app = spawn_app().await;
+    app.api().create_and_activate(83, "Acme").await;
+    app.api().create_and_activate(84, "Beta").await;
+    let (client, _) = sign_in(&app).await;
+    let (_, page) = get(&client, &app, "/tenants/83/streaming").await;
+    assert!(page.contains("Nothing delivered to your consumers in the last 7 days."), "{page}");
+
+    // Two hours metered for tenant 83 (two days ago and now), one for 84.
+    let store = &app.state.store;
+    let now = outflow::clock::now();
+    let hour = now.div_euclid(3600) * 3600;
+    let value = |tenant: i64, v: i64| CounterValue {
+        tenant,
+        topic: format!("c{tenant}"),
+        counter: Counter::BytesOut,
+        value: v,
+    };
+    let scrape = |ms: i64| Scrape { scraped_at_ms: ms, started_at_ms: Some(1) };
+    usage::record_counters(store, "kafka-1", scrape(1), hour, now, &[value(83, 0), value(84, 0)]).await.unwrap();
+    usage::record_counters(store, "kafka-1", scrape(2), hour - 48 * 3600, now, &[value(83, 3 << 20), value(84, 0)])
+        .await
+        .unwrap();
+    usage::record_counters(store, "kafka-1", scrape(3), hour, now, &[value(83, 4 << 20), value(84, 5 << 20)])
+        .await
+        .unwrap();
+
+    let (_, page) = get(&client, &app, "/tenants/83/streaming").await;
+    let svg = page.split("<svg class=\"usage-chart\"").nth(1).expect("a chart").split("</svg>").next().unwrap();
+    assert_eq!(svg.matches("<rect ").count(), 2, "{svg}");
+    assert!(svg.contains("3.00 MiB") && svg.contains("1.00 MiB"), "hover titles: {svg}");
+    assert!(page.contains("<strong>4.00 MiB</strong> (the current hour is still counting)"), "{page}");
+
+    let (status, page) = get(&client, &app, "/usage").await;
+    assert_eq!(status, StatusCode::OK);
+    let beta = page.find(">84</a> Beta").expect("tenant 84 listed");
+    let acme = page.find(">83</a> Acme").expect("tenant 83 listed");
+    assert!(beta < acme, "most bytes out first: {page}");
+    assert!(page.contains("<td>5.00 MiB</td>") && page.contains("<td>4.00 MiB</td>"), "{page}");
+}

@@ -462,3 +462,85 @@ async fn quotas_of_tenants_and_the_default() {
     assert_eq!(reconcile::desired(&store).await.unwrap().quotas.len(), 1);
     assert_eq!(quotas::set_default(&store, Quota::default()).await.unwrap(), default);
 }
+
+#[tokio::test]
+async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
+    use outflow::store::usage::{self, Counter, CounterValue, GroupOffset, Recorded, Scrape};
+    let (store, _dir) = store().await;
+    let hour = 1_796_320_800; // 2026-12-03T17:00:00Z
+    let bytes_out = |tenant: i64, topic: &str, value: i64| CounterValue {
+        tenant,
+        topic: topic.into(),
+        counter: Counter::BytesOut,
+        value,
+    };
+    let scrape = |ms: i64, started: i64| Scrape { scraped_at_ms: ms, started_at_ms: Some(started) };
+    let record = async |s: Scrape, values: &[CounterValue]| {
+        usage::record_counters(&store, "kafka-1", s, hour, hour + 10, values).await.unwrap()
+    };
+    let open = async || usage::hours(&store, None, hour - 3600, hour + 3600).await.unwrap();
+
+    // The first report is where counting starts.
+    assert_eq!(record(scrape(1_000, 500), &[bytes_out(83, "c83", 700)]).await, Recorded::Baseline);
+    assert!(open().await.is_empty());
+    // Growth is counted, per tenant, both topics together.
+    let grown = [bytes_out(83, "c83", 1_000), bytes_out(83, "c83_waf", 50), bytes_out(84, "c84", 9)];
+    assert_eq!(record(scrape(2_000, 500), &grown).await, Recorded::Counted);
+    // A retry (same or older scrape) changes nothing.
+    assert_eq!(record(scrape(2_000, 500), &[bytes_out(83, "c83", 5_000)]).await, Recorded::Stale);
+    assert_eq!(record(scrape(1_500, 500), &[bytes_out(83, "c83", 5_000)]).await, Recorded::Stale);
+    let rows = open().await;
+    assert_eq!(rows.iter().map(|r| (r.tenant_id, r.bytes_out, r.partial)).collect::<Vec<_>>(), [(83, 350, true), (84, 9, true)]);
+    // The broker restarted (another start time): all of each value is new, even one that grew
+    // past its value before the restart.
+    assert_eq!(record(scrape(3_000, 2_500), &[bytes_out(83, "c83", 1_200)]).await, Recorded::Counted);
+    assert_eq!(open().await[0].bytes_out, 350 + 1_200);
+    // Without a start time a counter going down still shows the restart.
+    let no_start = Scrape { scraped_at_ms: 4_000, started_at_ms: None };
+    assert_eq!(record(no_start, &[bytes_out(83, "c83", 100)]).await, Recorded::Counted);
+    assert_eq!(open().await[0].bytes_out, 350 + 1_200 + 100);
+
+    // Records delivered: a new group counts from the log start, then its progress; a reset back
+    // counts nothing.
+    lease::acquire(&store, "usage", "a", 15_000).await.unwrap();
+    let offset = |committed: i64| GroupOffset {
+        tenant: 83,
+        group: "c83_filebeat".into(),
+        topic: "c83".into(),
+        partition: 0,
+        committed,
+        log_start: 10,
+    };
+    assert!(usage::record_group_offsets(&store, "usage", 1, hour, &[offset(110)]).await.unwrap());
+    assert!(usage::record_group_offsets(&store, "usage", 1, hour, &[offset(160)]).await.unwrap());
+    assert!(usage::record_group_offsets(&store, "usage", 1, hour, &[offset(20)]).await.unwrap());
+    assert!(usage::record_group_offsets(&store, "usage", 1, hour, &[offset(30)]).await.unwrap());
+    assert!(!usage::record_group_offsets(&store, "usage", 7, hour, &[offset(1_000)]).await.unwrap(), "fenced");
+    assert_eq!(open().await[0].records_out, 100 + 50 + 10);
+    let mut reads = BTreeMap::new();
+    reads.insert(83, 40);
+    usage::add_outflow_reads(&store, hour, &reads).await.unwrap();
+
+    // Closing: the hour becomes a row once; a second close and a stale holder move nothing.
+    assert_eq!(usage::close_hours(&store, "usage", 1, hour, hour + 3700).await.unwrap(), Some(0), "still open");
+    assert_eq!(usage::close_hours(&store, "usage", 7, hour + 3600, hour + 3700).await.unwrap(), None, "fenced");
+    assert_eq!(usage::close_hours(&store, "usage", 1, hour + 3600, hour + 3700).await.unwrap(), Some(2));
+    assert_eq!(usage::close_hours(&store, "usage", 1, hour + 3600, hour + 3700).await.unwrap(), Some(0));
+    let closed = open().await;
+    assert_eq!(closed.len(), 2);
+    let c83 = &closed[0];
+    assert_eq!(
+        (c83.tenant_id, c83.bytes_out, c83.records_out, c83.outflow_bytes, c83.partial),
+        (83, 1_650, 160, 40, false)
+    );
+    // A straggler for a closed hour is added to its row when closed again, never lost.
+    usage::add_outflow_reads(&store, hour, &reads).await.unwrap();
+    assert_eq!(open().await[0].outflow_bytes, 80, "open and closed parts read as one hour");
+    assert!(open().await[0].partial);
+    usage::close_hours(&store, "usage", 1, hour + 3600, hour + 3700).await.unwrap();
+    let again = open().await;
+    assert_eq!((again[0].outflow_bytes, again[0].bytes_out, again[0].partial), (80, 1_650, false));
+    // One tenant's hours only.
+    assert_eq!(usage::hours(&store, Some(84), hour, hour + 3600).await.unwrap().len(), 1);
+    assert!(usage::hours(&store, Some(84), hour + 3600, hour + 7200).await.unwrap().is_empty());
+}

@@ -12,9 +12,12 @@ create table usage_counters (
 );
 
 -- The newest scrape each broker reported: a report not newer is a retry and changes nothing.
+-- `started_at_ms` is when the broker process started: a report with another start time comes
+-- from a restarted broker, whose counters began again at zero.
 create table usage_reports (
     broker_id       text    primary key,
     scraped_at_ms   bigint  not null,
+    started_at_ms   bigint,
     received_at     bigint  not null
 );
 

@@ -12,10 +12,13 @@ create table usage_counters (
 );
 
 -- The newest scrape each broker reported: a report not newer is a retry and changes nothing.
+-- `started_at_ms` is when the broker process started: a report with another start time comes
+-- from a restarted broker, whose counters began again at zero.
 create table usage_reports (
     broker_id       text    primary key,
-    scraped_at_ms   integer  not null,
-    received_at     integer  not null
+    scraped_at_ms   integer not null,
+    started_at_ms   integer,
+    received_at     integer not null
 );
 
 -- Committed offsets of the tenants' consumer groups as last seen: records delivered are their

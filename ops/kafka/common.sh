@@ -29,7 +29,8 @@ fetch_kafka() {
 
 # write_metrics_config NODE_DIR: the exporter's rules. Only the per-topic byte and record
 # counters outflow meters (a few lines per topic instead of the broker's ten thousand), and
-# their `Count`: cumulative since the broker started, exact, unlike the windowed rates.
+# their `Count`: cumulative since the broker started, exact, unlike the windowed rates; and the
+# broker's start time. (The exporter adds its own JVM and process metrics: no tenant data.)
 write_metrics_config() {
   cat > "$1/metrics.yaml" <<'EOF2'
 lowercaseOutputName: true
@@ -37,6 +38,7 @@ includeObjectNames:
   - "kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec,topic=*"
   - "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,topic=*"
   - "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*"
+  - "kafka.server:type=app-info"
 rules:
   - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(BytesOutPerSec|BytesInPerSec|MessagesInPerSec), topic=(.+)><>Count'
     # A counter: the exporter appends `_total`, e.g. kafka_server_brokertopicmetrics_bytesoutpersec_total.
@@ -44,6 +46,11 @@ rules:
     type: COUNTER
     labels:
       topic: "$2"
+  # When the broker started: the agent reports it so that the server sees a restart (every
+  # counter back at zero) even when a counter has grown past its old value by the next scrape.
+  - pattern: 'kafka.server<type=app-info><>start-time-ms'
+    name: kafka_server_app_info_start_time_ms
+    type: GAUGE
 EOF2
 }
 

@@ -161,7 +161,8 @@ impl Broker {
         self.produce_with(&[], topic, lines);
     }
 
-    fn produce_with(&self, args: &[&str], topic: &str, lines: &[String]) {
+    /// Produces `lines` to `topic` with extra kcat arguments (say `-X batch.size=16384`).
+    pub fn produce_with(&self, args: &[&str], topic: &str, lines: &[String]) {
         use std::io::Write;
         let mut child = Command::new("kcat")
             .args(self.producer_args())

@@ -104,6 +104,14 @@ async fn add_open(conn: &mut AnyConnection, tenant: i64, hour: i64, totals: &Tot
     Ok(())
 }
 
+/// When a report's counters were scraped, and when the broker that counted them started (unix
+/// milliseconds); a broker with another start time than in its last report was restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scrape {
+    pub scraped_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+}
+
 /// What recording a broker's report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -122,33 +130,45 @@ pub enum Recorded {
 pub async fn record_counters(
     store: &Store,
     broker: &str,
-    scraped_at_ms: i64,
+    scrape: Scrape,
     hour: i64,
     received_at: i64,
     values: &[CounterValue],
 ) -> Result<Recorded> {
+    let Scrape { scraped_at_ms, started_at_ms } = scrape;
     let mut tx = store.pool.begin().await?;
     // The write first: it takes the lock (SQLite's database lock, PostgreSQL's row lock) that
     // orders concurrent reports of one broker, and refuses one not newer than the last.
-    let known: Option<(i64,)> = sqlx::query_as("select scraped_at_ms from usage_reports where broker_id = $1")
+    let known: Option<(i64, Option<i64>)> =
+        sqlx::query_as("select scraped_at_ms, started_at_ms from usage_reports where broker_id = $1")
         .bind(broker)
         .fetch_optional(&mut *tx)
         .await?;
     let moved = sqlx::query(
-        "insert into usage_reports (broker_id, scraped_at_ms, received_at) values ($1, $2, $3) \
+        "insert into usage_reports (broker_id, scraped_at_ms, started_at_ms, received_at) values ($1, $2, $3, $4) \
          on conflict (broker_id) do update set scraped_at_ms = excluded.scraped_at_ms, \
-           received_at = excluded.received_at \
+           started_at_ms = excluded.started_at_ms, received_at = excluded.received_at \
          where usage_reports.scraped_at_ms < excluded.scraped_at_ms",
     )
     .bind(broker)
     .bind(scraped_at_ms)
+    .bind(started_at_ms)
     .bind(received_at)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
+        audit::stage(&mut tx, None, &format!("{broker} repeated a report (scraped at {scraped_at_ms} ms); ignored"))
+            .await?;
+        tx.commit().await?;
         return Ok(Recorded::Stale);
     }
     let first = known.is_none();
+    // Another start time: the broker restarted and every counter began again at zero, so all of
+    // each value is new, even one that has grown past its value before the restart.
+    let restarted = matches!(known, Some((_, Some(before))) if started_at_ms.is_some_and(|now| now != before));
+    if restarted {
+        sqlx::query("delete from usage_counters where broker_id = $1").bind(broker).execute(&mut *tx).await?;
+    }
     let last: BTreeMap<(String, String), i64> =
         sqlx::query_as::<_, (String, String, i64)>("select topic, counter, value from usage_counters where broker_id = $1")
             .bind(broker)

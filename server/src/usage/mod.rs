@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::firewall::brokers::BrokerId;
 use crate::kafka::plan::topic_tenant;
 use crate::store::Store;
-use crate::store::usage::{self as stored, Counter, CounterValue, Recorded};
+use crate::store::usage::{self as stored, Counter, CounterValue, Recorded, Scrape};
 
 pub use report::{Range, RangeQuery, TenantUsage, UsageHour, UsageRanking};
 
@@ -66,6 +66,11 @@ pub struct UsageReport {
     /// When the agent scraped the counters, unix milliseconds. A report not newer than the
     /// broker's last is a retry and changes nothing.
     pub scraped_at_ms: i64,
+    /// When the broker process started, unix milliseconds (Kafka's `app-info` `start-time-ms`).
+    /// Another value than in the broker's last report means it restarted, and every counter
+    /// counts again from zero; without it only a counter that went down shows a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_started_at_ms: Option<i64>,
     pub counters: Vec<ReportedCounter>,
 }
 
@@ -96,6 +101,9 @@ pub async fn record_report(store: &Store, broker: &BrokerId, report: &UsageRepor
     if report.counters.len() > MAX_COUNTERS {
         return Err(Error::invalid("counters", format!("at most {MAX_COUNTERS} counters per report")));
     }
+    if report.broker_started_at_ms.is_some_and(|t| t <= 0) {
+        return Err(Error::invalid("broker_started_at_ms", "broker_started_at_ms must be a positive unix time in milliseconds"));
+    }
     let mut values = Vec::with_capacity(report.counters.len());
     for c in &report.counters {
         let tenant = topic_tenant(&c.topic)
@@ -109,8 +117,9 @@ pub async fn record_report(store: &Store, broker: &BrokerId, report: &UsageRepor
         values.push(CounterValue { tenant, topic: c.topic.clone(), counter, value: c.value });
     }
     let now = crate::clock::now();
+    let scrape = Scrape { scraped_at_ms: report.scraped_at_ms, started_at_ms: report.broker_started_at_ms };
     let outcome =
-        stored::record_counters(store, broker.as_str(), report.scraped_at_ms, hour_of(now), now, &values).await?;
+        stored::record_counters(store, broker.as_str(), scrape, hour_of(now), now, &values).await?;
     let outcome = match outcome {
         Recorded::Counted => "counted",
         Recorded::Baseline => "baseline",

@@ -17,6 +17,9 @@ const METRICS: [(&str, &str); 3] = [
     ("kafka_server_brokertopicmetrics_messagesinpersec_total", "records_in"),
 ];
 
+/// The exporter's name for the broker's start time.
+const STARTED_AT: &str = "kafka_server_app_info_start_time_ms";
+
 /// The tenant topics' counters in a Prometheus text exposition; other metrics and topics are
 /// skipped. Values are written as floats (`1049.0`, `1.2345678E7`), exact below 2^53.
 pub fn parse_exposition(text: &str) -> Vec<ReportedCounter> {
@@ -40,6 +43,20 @@ pub fn parse_exposition(text: &str) -> Vec<ReportedCounter> {
     }
     out.sort_by(|a, b| (&a.topic, &a.counter).cmp(&(&b.topic, &b.counter)));
     out
+}
+
+/// The broker's start time in an exposition (ops/kafka/common.sh's rule for Kafka's `app-info`
+/// `start-time-ms`), unix milliseconds.
+pub fn parse_started_at(text: &str) -> Option<i64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let name = name.split_once('{').map_or(name, |(n, _)| n);
+        if name != STARTED_AT {
+            return None;
+        }
+        let value = rest.rsplit('}').next()?.split_whitespace().next()?.parse::<f64>().ok()?;
+        (value > 0.0 && value < 9.0e15).then(|| value.round() as i64)
+    })
 }
 
 /// The value of `name` in a label set such as `topic="c83",x="y"` (tenant topics need no
@@ -92,9 +109,15 @@ async fn once(
     if !response.status().is_success() {
         bail!("the exporter answered {}", response.status());
     }
-    let counters = parse_exposition(&response.text().await.context("reading the broker's counters")?);
+    let text = response.text().await.context("reading the broker's counters")?;
+    let counters = parse_exposition(&text);
     let n = counters.len();
-    let report = UsageReport { broker_id: broker_id.map(str::to_owned), scraped_at_ms, counters };
+    let report = UsageReport {
+        broker_id: broker_id.map(str::to_owned),
+        scraped_at_ms,
+        broker_started_at_ms: parse_started_at(&text),
+        counters,
+    };
     let response = client
         .post(format!("{server}/api/v1/agent/usage"))
         .bearer_auth(token)
@@ -124,6 +147,7 @@ kafka_server_brokertopicmetrics_bytesinpersec_total{topic=\"c83\"} 2098.0
 kafka_server_brokertopicmetrics_messagesinpersec_total{topic=\"c83\"} 100.0
 kafka_server_brokertopicmetrics_messagesinpersec_total{topic=\"c083\"} 100.0
 jvm_memory_used_bytes{area=\"heap\"} 1.0E8
+kafka_server_app_info_start_time_ms{id=\"1\"} 1.764777600123E12
 ";
         let got: Vec<(String, String, i64)> =
             parse_exposition(text).into_iter().map(|c| (c.topic, c.counter, c.value)).collect();
@@ -131,5 +155,8 @@ jvm_memory_used_bytes{area=\"heap\"} 1.0E8
         let want: Vec<(String, String, i64)> =
             want.iter().map(|(t, c, v)| ((*t).to_owned(), (*c).to_owned(), *v)).collect();
         assert_eq!(got, want);
+        assert_eq!(parse_started_at(text), Some(1_764_777_600_123));
+        assert_eq!(parse_started_at("kafka_server_app_info_start_time_ms 0.0\n"), None);
+        assert_eq!(parse_started_at("jvm_memory_used_bytes 1.0\n"), None);
     }
 }

@@ -10,6 +10,7 @@ mod partitions;
 pub(crate) mod signin;
 mod streaming;
 mod tenants;
+mod usage;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -80,6 +81,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/tenants/{id}/alerts/channels", alerts::create_channel),
         route(M::POST, "/tenants/{id}/alerts/channels/{channel}/{action}", alerts::channel_action),
         route(M::GET, "/brokers", firewall::brokers_page),
+        route(M::GET, "/usage", usage::usage_page),
         route(M::POST, "/brokers/{broker}/forget", firewall::forget_broker),
         route(M::GET, "/static/style.css", style),
         route(M::GET, "/static/live.js", script),

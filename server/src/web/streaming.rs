@@ -43,6 +43,8 @@ pub struct StreamingPage {
     /// Firing alerts, for the Alerts tab's badge.
     firing_alerts: i64,
     quota: QuotaView,
+    /// Bytes out per hour over the last 7 days.
+    usage: crate::usage::chart::Chart,
 }
 
 pub async fn streaming(
@@ -68,6 +70,7 @@ pub(super) async fn streaming_page(
     let allowlist = allowlist::list(&state.store, id, &state.config.firewall).await?;
     let live_tail = status.live_tail;
     let firing_alerts = crate::store::alerts::firing_count(&state.store, id.get()).await?;
+    let usage = super::usage::chart(state, id).await?;
     let tenant = TenantView {
         id: status.tenant_id,
         name: status.tenant_name.clone(),
@@ -101,6 +104,7 @@ pub(super) async fn streaming_page(
         allowlist_form: String::new(),
         firing_alerts,
         quota: quota::view(&state.store, id, state.config.kafka.max_message_bytes).await?,
+        usage,
     })
 }
 
