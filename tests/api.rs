@@ -468,8 +468,7 @@ async fn usage_reports_count_once_and_read_back_as_json_and_csv() {
         let (status, body) = post(bad.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
-    let (status, _) =
-        app.op(Method::POST, "/api/v1/agent/usage", Some(report(50_000, 1, 1))).await;
+    let (status, _) = app.op(Method::POST, "/api/v1/agent/usage", Some(report(50_000, 1, 1))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "operators do not report usage");
 
     let (status, body) = app.op(Method::GET, "/api/v1/tenants/83/usage", None).await;
@@ -479,25 +478,23 @@ async fn usage_reports_count_once_and_read_back_as_json_and_csv() {
     assert_eq!((hour["bytes_out"].as_i64(), hour["partial"].as_bool()), (Some(1_000), Some(true)), "{body}");
     assert_eq!(body["total"]["bytes_out"], 1_000);
     let (_, ranking) = app.op(Method::GET, "/api/v1/usage", None).await;
-    let order: Vec<i64> = ranking["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_i64().unwrap()).collect();
+    let order: Vec<i64> =
+        ranking["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_i64().unwrap()).collect();
     assert_eq!(order, [84, 83], "most bytes out first: {ranking}");
     assert_eq!(ranking["tenants"][0]["name"], "Beta");
 
     // CSV by query or Accept.
     for (path, accept) in [("/api/v1/tenants/83/usage?format=csv", "*/*"), ("/api/v1/tenants/83/usage", "text/csv")] {
-        let response = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(&app.operator)
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.client.get(app.url(path)).bearer_auth(&app.operator).header("accept", accept).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         let text = response.text().await.unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "tenant_id,hour_start,bytes_out,broker_bytes_out,outflow_bytes,records_out,bytes_in,records_in,partial");
+        assert_eq!(
+            lines[0],
+            "tenant_id,hour_start,bytes_out,broker_bytes_out,outflow_bytes,records_out,bytes_in,records_in,partial"
+        );
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[1].starts_with("83,") && lines[1].ends_with(",1000,1000,0,0,0,0,true"), "{text}");
     }
@@ -511,7 +508,8 @@ async fn usage_reports_count_once_and_read_back_as_json_and_csv() {
         let (status, body) = app.op(Method::GET, bad, None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
-    let (_, past) = app.op(Method::GET, "/api/v1/tenants/83/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", None).await;
+    let (_, past) =
+        app.op(Method::GET, "/api/v1/tenants/83/usage?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", None).await;
     assert_eq!(past["hours"], json!([]));
     assert_eq!(app.op(Method::GET, "/api/v1/tenants/99/usage", None).await.0, StatusCode::NOT_FOUND);
 }

@@ -490,7 +490,10 @@ async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
     assert_eq!(record(scrape(2_000, 500), &[bytes_out(83, "c83", 5_000)]).await, Recorded::Stale);
     assert_eq!(record(scrape(1_500, 500), &[bytes_out(83, "c83", 5_000)]).await, Recorded::Stale);
     let rows = open().await;
-    assert_eq!(rows.iter().map(|r| (r.tenant_id, r.bytes_out, r.partial)).collect::<Vec<_>>(), [(83, 350, true), (84, 9, true)]);
+    assert_eq!(
+        rows.iter().map(|r| (r.tenant_id, r.bytes_out, r.partial)).collect::<Vec<_>>(),
+        [(83, 350, true), (84, 9, true)]
+    );
     // The broker restarted (another start time): all of each value is new, even one that grew
     // past its value before the restart.
     assert_eq!(record(scrape(3_000, 2_500), &[bytes_out(83, "c83", 1_200)]).await, Recorded::Counted);

@@ -172,7 +172,10 @@ async fn two_full_reads_count_twice_across_a_broker_restart() {
     .await;
     let once_bytes = once["bytes_out"].as_i64().unwrap();
     eprintln!("after one read: {once}");
-    assert!(once_bytes as f64 <= log_bytes as f64 * (1.0 + FETCH_SLACK), "one read counted {once_bytes} of {log_bytes}");
+    assert!(
+        once_bytes as f64 <= log_bytes as f64 * (1.0 + FETCH_SLACK),
+        "one read counted {once_bytes} of {log_bytes}"
+    );
     // The alert evaluator's lag rules have the live sampler follow the topic (its tail): outflow's
     // own read, subtracted.
     assert_eq!(

@@ -71,7 +71,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let server = options.server.trim_end_matches('/').to_owned();
     // Metering runs beside the allowlist work and never holds it up (nor the other way round).
     if let Some(usage) = options.usage.clone() {
-        tokio::spawn(crate::usage::scrape::run(usage, server.clone(), options.token.clone(), options.broker_id.clone()));
+        tokio::spawn(crate::usage::scrape::run(
+            usage,
+            server.clone(),
+            options.token.clone(),
+            options.broker_id.clone(),
+        ));
     }
     let mut applied = restore(&options).await;
     let mut backoff = BACKOFF_MIN;

@@ -141,9 +141,9 @@ pub async fn record_counters(
     // orders concurrent reports of one broker, and refuses one not newer than the last.
     let known: Option<(i64, Option<i64>)> =
         sqlx::query_as("select scraped_at_ms, started_at_ms from usage_reports where broker_id = $1")
-        .bind(broker)
-        .fetch_optional(&mut *tx)
-        .await?;
+            .bind(broker)
+            .fetch_optional(&mut *tx)
+            .await?;
     let moved = sqlx::query(
         "insert into usage_reports (broker_id, scraped_at_ms, started_at_ms, received_at) values ($1, $2, $3, $4) \
          on conflict (broker_id) do update set scraped_at_ms = excluded.scraped_at_ms, \
@@ -169,14 +169,15 @@ pub async fn record_counters(
     if restarted {
         sqlx::query("delete from usage_counters where broker_id = $1").bind(broker).execute(&mut *tx).await?;
     }
-    let last: BTreeMap<(String, String), i64> =
-        sqlx::query_as::<_, (String, String, i64)>("select topic, counter, value from usage_counters where broker_id = $1")
-            .bind(broker)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(topic, counter, value)| ((topic, counter), value))
-            .collect();
+    let last: BTreeMap<(String, String), i64> = sqlx::query_as::<_, (String, String, i64)>(
+        "select topic, counter, value from usage_counters where broker_id = $1",
+    )
+    .bind(broker)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(topic, counter, value)| ((topic, counter), value))
+    .collect();
     let mut totals: BTreeMap<i64, Totals> = BTreeMap::new();
     for v in values {
         let previous = last.get(&(v.topic.clone(), v.counter.as_str().to_owned())).copied();

@@ -102,14 +102,21 @@ pub async fn record_report(store: &Store, broker: &BrokerId, report: &UsageRepor
         return Err(Error::invalid("counters", format!("at most {MAX_COUNTERS} counters per report")));
     }
     if report.broker_started_at_ms.is_some_and(|t| t <= 0) {
-        return Err(Error::invalid("broker_started_at_ms", "broker_started_at_ms must be a positive unix time in milliseconds"));
+        return Err(Error::invalid(
+            "broker_started_at_ms",
+            "broker_started_at_ms must be a positive unix time in milliseconds",
+        ));
     }
     let mut values = Vec::with_capacity(report.counters.len());
     for c in &report.counters {
-        let tenant = topic_tenant(&c.topic)
-            .ok_or_else(|| Error::invalid("counters", format!("{:?} is not a tenant topic (c<N> or c<N>_waf)", c.topic)))?;
+        let tenant = topic_tenant(&c.topic).ok_or_else(|| {
+            Error::invalid("counters", format!("{:?} is not a tenant topic (c<N> or c<N>_waf)", c.topic))
+        })?;
         let counter = parse_counter(&c.counter).ok_or_else(|| {
-            Error::invalid("counters", format!("unknown counter {:?}: use bytes_out, bytes_in or records_in", c.counter))
+            Error::invalid(
+                "counters",
+                format!("unknown counter {:?}: use bytes_out, bytes_in or records_in", c.counter),
+            )
         })?;
         if c.value < 0 {
             return Err(Error::invalid("counters", "counter values must not be negative"));
@@ -118,8 +125,7 @@ pub async fn record_report(store: &Store, broker: &BrokerId, report: &UsageRepor
     }
     let now = crate::clock::now();
     let scrape = Scrape { scraped_at_ms: report.scraped_at_ms, started_at_ms: report.broker_started_at_ms };
-    let outcome =
-        stored::record_counters(store, broker.as_str(), scrape, hour_of(now), now, &values).await?;
+    let outcome = stored::record_counters(store, broker.as_str(), scrape, hour_of(now), now, &values).await?;
     let outcome = match outcome {
         Recorded::Counted => "counted",
         Recorded::Baseline => "baseline",
@@ -200,8 +206,7 @@ pub async fn tenant_usage(store: &Store, tenant: crate::tenants::TenantId, range
 /// Every tenant's totals in `range`, most bytes out first.
 pub async fn ranking(store: &Store, range: &Range) -> Result<UsageRanking> {
     let rows = stored::hours(store, None, range.from, range.to).await?;
-    let names: HashMap<i64, String> =
-        crate::tenants::list(store).await?.into_iter().map(|t| (t.id, t.name)).collect();
+    let names: HashMap<i64, String> = crate::tenants::list(store).await?.into_iter().map(|t| (t.id, t.name)).collect();
     Ok(UsageRanking::new(range, rows, &names))
 }
 

@@ -276,7 +276,8 @@ mod tests {
             partial,
         };
         let range = Range { from: 1_699_992_000, to: 1_700_002_800 };
-        let usage = TenantUsage::new(83, &range, vec![row(1_699_992_000, 1000, 300, false), row(1_699_999_200, 50, 80, true)]);
+        let usage =
+            TenantUsage::new(83, &range, vec![row(1_699_992_000, 1000, 300, false), row(1_699_999_200, 50, 80, true)]);
         assert_eq!(usage.hours[0].bytes_out, 700);
         assert_eq!(usage.hours[1].bytes_out, 0, "never below zero");
         assert_eq!(usage.total.bytes_out, 700);

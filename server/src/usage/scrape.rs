@@ -151,7 +151,12 @@ kafka_server_app_info_start_time_ms{id=\"1\"} 1.764777600123E12
 ";
         let got: Vec<(String, String, i64)> =
             parse_exposition(text).into_iter().map(|c| (c.topic, c.counter, c.value)).collect();
-        let want = [("c83", "bytes_in", 2098), ("c83", "bytes_out", 1049), ("c83", "records_in", 100), ("c83_waf", "bytes_out", 12_345_678)];
+        let want = [
+            ("c83", "bytes_in", 2098),
+            ("c83", "bytes_out", 1049),
+            ("c83", "records_in", 100),
+            ("c83_waf", "bytes_out", 12_345_678),
+        ];
         let want: Vec<(String, String, i64)> =
             want.iter().map(|(t, c, v)| ((*t).to_owned(), (*c).to_owned(), *v)).collect();
         assert_eq!(got, want);
