@@ -137,13 +137,18 @@ pub async fn record_counters(
 ) -> Result<Recorded> {
     let Scrape { scraped_at_ms, started_at_ms } = scrape;
     let mut tx = store.pool.begin().await?;
-    // The write first: it takes the lock (SQLite's database lock, PostgreSQL's row lock) that
-    // orders concurrent reports of one broker, and refuses one not newer than the last.
+    // A write first: it takes the lock (SQLite's database lock, PostgreSQL's row lock) that
+    // orders concurrent reports of one broker, so what is read next is the last report's.
+    sqlx::query("update usage_reports set received_at = received_at where broker_id = $1")
+        .bind(broker)
+        .execute(&mut *tx)
+        .await?;
     let known: Option<(i64, Option<i64>)> =
         sqlx::query_as("select scraped_at_ms, started_at_ms from usage_reports where broker_id = $1")
             .bind(broker)
             .fetch_optional(&mut *tx)
             .await?;
+    // Refuses a report not newer than the last.
     let moved = sqlx::query(
         "insert into usage_reports (broker_id, scraped_at_ms, started_at_ms, received_at) values ($1, $2, $3, $4) \
          on conflict (broker_id) do update set scraped_at_ms = excluded.scraped_at_ms, \
