@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Debian Chromium (driven by playwright-core from
 //! npm, tests/browser/e2e.mjs) against the real server and a real broker. Signs in, creates a
 //! tenant, activates, allowlists an address, downloads the zip, runs the zip's consumer.py, and
-//! watches the group's lag on the Streaming tab rise and fall back to zero. Screenshots of each
+//! watches the group's lag on the Streaming tab rise and fall back to zero, then the usage chart
+//! and the operators' ranking from what an agent reported. Screenshots of each
 //! step land in `<target>/tmp/browser_e2e/`.
 
 use std::io::Write;
@@ -10,7 +11,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use outflow_testkit::waf_corpus::modsec_record;
-use outflow_testkit::{Broker, Process, broker_and_server, consume_with_bundle, repo_root, run_ok};
+use outflow_testkit::{Broker, Process, agent_token, broker_and_server, consume_with_bundle, repo_root, run_ok};
 
 /// Waits until the splitter created `topic`.
 fn eventually_partitions(broker: &Broker, topic: &str) {
@@ -109,8 +110,26 @@ fn newcomer_goes_from_sign_in_to_consuming_in_a_real_browser() {
     // 40 access-log lines, 20 WAF events, groups and summaries: about a screen or two, not
     // thousands of pixels (the lists scroll inside the section).
     assert!(live_px < 2000.0, "live section {live_px} px tall (page {page_px} px)");
+    driver.wait_for("ALERTS", Duration::from_secs(30));
+
+    // Usage as the broker's agent reports it (its first report is the baseline).
+    let agent = agent_token(&work.path().join("outflow-data"), "kafka-1");
+    for (at, value) in [(1_000, 0), (2_000, 3 << 20)] {
+        let body = format!(
+            r#"{{"scraped_at_ms": {at}, "counters": [{{"topic": "c83", "counter": "bytes_out", "value": {value}}}]}}"#
+        );
+        let url = format!("{}/api/v1/agent/usage", server.base);
+        let auth = format!("Authorization: Bearer {agent}");
+        let args = ["-fsS", "-X", "POST", "-H", &auth, "-H", "Content-Type: application/json", "-d", &body, &url];
+        run_ok("curl", &args, work.path());
+    }
+    tell(&mut stdin);
+    let usage = driver.wait_for("USAGE ", Duration::from_secs(60));
+    eprintln!("{usage}");
+    assert!(usage.starts_with("USAGE 1 83 "), "one bar, tenant 83 first: {usage}");
+    assert!(usage.contains("3.00 MiB"), "{usage}");
     driver.wait_for("DONE", Duration::from_secs(30));
 
     let shots: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
-    assert_eq!(shots.len(), 11, "a screenshot per step: {shots:?}");
+    assert_eq!(shots.len(), 13, "a screenshot per step: {shots:?}");
 }

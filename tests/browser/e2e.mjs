@@ -125,6 +125,19 @@ try {
   await page.getByRole("button", { name: "Add rule" }).click();
   await page.getByText("Alert rule added").waitFor();
   await shot(page, "alerts");
+  console.log("ALERTS");
+  await next();
+
+  // Usage the broker's agent reported: the Streaming tab's chart, and the operators' ranking.
+  await page.goto(`${BASE}/tenants/83/streaming`);
+  await page.locator("svg.usage-chart rect").first().waitFor();
+  await page.locator("svg.usage-chart").scrollIntoViewIfNeeded();
+  await shot(page, "usage-chart");
+  const bars = await page.locator("svg.usage-chart rect").count();
+  await page.goto(`${BASE}/usage`);
+  await shot(page, "usage-ranking");
+  const ranked = (await page.locator("table tbody tr").first().innerText()).replace(/\s+/g, " ");
+  console.log(`USAGE ${bars} ${ranked}`);
   console.log("DONE");
 } catch (e) {
   // What the page showed when a step gave up, for the test's failure message.

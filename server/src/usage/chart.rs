@@ -7,9 +7,11 @@ use super::{HOUR, Range};
 /// Drawing area, in SVG user units.
 pub const WIDTH: i64 = 720;
 pub const HEIGHT: i64 = 160;
-/// Left margin for the value labels, bottom margin for the day labels.
+/// Left margin for the value labels, bottom margin for the day labels, top margin for the
+/// top value label (drawn centred on its line).
 pub const LEFT: i64 = 64;
 pub const BOTTOM: i64 = 20;
+pub const TOP: i64 = 8;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
@@ -41,6 +43,7 @@ pub struct Chart {
     pub width: i64,
     pub height: i64,
     pub left: i64,
+    pub top: i64,
     pub plot_bottom: i64,
 }
 
@@ -68,7 +71,7 @@ impl Chart {
     pub fn of(usage: &TenantUsage, range: &Range) -> Self {
         let hours = range.hours().max(1);
         let plot_width = (WIDTH - LEFT) as f64;
-        let plot_height = (HEIGHT - BOTTOM) as f64;
+        let plot_height = (HEIGHT - BOTTOM - TOP) as f64;
         let slot = plot_width / hours as f64;
         let max = usage.hours.iter().map(|h| h.bytes_out).max().unwrap_or(0);
         let bars = if max == 0 {
@@ -84,7 +87,7 @@ impl Chart {
                     let height = (h.bytes_out as f64 / max as f64 * plot_height).max(1.0);
                     Bar {
                         x: format!("{:.2}", LEFT as f64 + index as f64 * slot),
-                        y: format!("{:.2}", plot_height - height),
+                        y: format!("{:.2}", TOP as f64 + plot_height - height),
                         width: format!("{:.2}", (slot * 0.8).max(0.5)),
                         height: format!("{height:.2}"),
                         title: format!(
@@ -103,7 +106,7 @@ impl Chart {
             [0, max / 2, max]
                 .iter()
                 .map(|&v| Tick {
-                    at: ((1.0 - v as f64 / max as f64) * plot_height).round() as i64,
+                    at: TOP + ((1.0 - v as f64 / max as f64) * plot_height).round() as i64,
                     label: human_bytes(v),
                 })
                 .collect()
@@ -127,6 +130,7 @@ impl Chart {
             width: WIDTH,
             height: HEIGHT,
             left: LEFT,
+            top: TOP,
             plot_bottom: HEIGHT - BOTTOM,
         }
     }
@@ -161,7 +165,9 @@ mod tests {
         let usage = TenantUsage::new(83, &range, vec![row(0, 2048), row(47, 1024)]);
         let chart = Chart::of(&usage, &range);
         assert_eq!(chart.bars.len(), 2);
-        assert_eq!(chart.bars[0].height, format!("{:.2}", (HEIGHT - BOTTOM) as f64));
+        assert_eq!(chart.bars[0].height, format!("{:.2}", (HEIGHT - BOTTOM - TOP) as f64));
+        assert_eq!(chart.bars[0].y, format!("{:.2}", TOP as f64));
+        assert_eq!(chart.y_ticks.iter().map(|t| t.at).collect::<Vec<_>>(), [HEIGHT - BOTTOM, TOP + 66, TOP]);
         assert_eq!(chart.total, "3.00 KiB");
         let days: Vec<&str> = chart.x_ticks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(days, ["11-14", "11-15"]);
