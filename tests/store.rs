@@ -502,6 +502,12 @@ async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
     let no_start = Scrape { scraped_at_ms: 4_000, started_at_ms: None };
     assert_eq!(record(no_start, &[bytes_out(83, "c83", 100)]).await, Recorded::Counted);
     assert_eq!(open().await[0].bytes_out, 350 + 1_200 + 100);
+    // A restarting broker's first reports may lack its start time: the next one with a new start
+    // time still counts all of a value equal to the last.
+    let early = Scrape { scraped_at_ms: 4_500, started_at_ms: None };
+    assert_eq!(record(early, &[]).await, Recorded::Counted);
+    assert_eq!(record(scrape(4_600, 4_400), &[bytes_out(83, "c83", 100)]).await, Recorded::Counted);
+    assert_eq!(open().await[0].bytes_out, 350 + 1_200 + 100 + 100);
 
     // Records delivered: a new group counts from the log start, then its progress; a reset back
     // counts nothing.
@@ -534,7 +540,7 @@ async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
     let c83 = &closed[0];
     assert_eq!(
         (c83.tenant_id, c83.bytes_out, c83.records_out, c83.outflow_bytes, c83.partial),
-        (83, 1_650, 160, 40, false)
+        (83, 1_750, 160, 40, false)
     );
     // A straggler for a closed hour is added to its row when closed again, never lost.
     usage::add_outflow_reads(&store, hour, &reads).await.unwrap();
@@ -542,7 +548,7 @@ async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
     assert!(open().await[0].partial);
     usage::close_hours(&store, "usage", 1, hour + 3600, hour + 3700).await.unwrap();
     let again = open().await;
-    assert_eq!((again[0].outflow_bytes, again[0].bytes_out, again[0].partial), (80, 1_650, false));
+    assert_eq!((again[0].outflow_bytes, again[0].bytes_out, again[0].partial), (80, 1_750, false));
     // One tenant's hours only.
     assert_eq!(usage::hours(&store, Some(84), hour, hour + 3600).await.unwrap().len(), 1);
     assert!(usage::hours(&store, Some(84), hour + 3600, hour + 7200).await.unwrap().is_empty());

@@ -121,6 +121,10 @@ async fn two_full_reads_count_twice_across_a_broker_restart() {
     let mut broker = Broker::up(&work.path().join("kafka"), &data);
     let mut env = broker.server_env();
     env.extend([("OUTFLOW_KAFKA_RECONCILE_INTERVAL_SECS", "1"), ("OUTFLOW_USAGE_INTERVAL_SECS", "1")]);
+    // No alert evaluation after the start (before any tenant): a tenant's default lag rule has
+    // the live sampler follow its topic, outflow's own read, subtracted only as the records'
+    // bytes (docs/usage.md), which would make the count here inexact by a batch or two.
+    env.push(("OUTFLOW_ALERTS_EVALUATE_INTERVAL_MS", "3600000"));
     let server = Server::start(&data, &env);
     let api = server.api();
     api.create_and_activate(83, "Metered").await;
@@ -176,13 +180,7 @@ async fn two_full_reads_count_twice_across_a_broker_restart() {
         once_bytes as f64 <= log_bytes as f64 * (1.0 + FETCH_SLACK),
         "one read counted {once_bytes} of {log_bytes}"
     );
-    // The alert evaluator's lag rules have the live sampler follow the topic (its tail): outflow's
-    // own read, subtracted.
-    assert_eq!(
-        once["bytes_out"].as_i64().unwrap(),
-        once["broker_bytes_out"].as_i64().unwrap() - once["outflow_bytes"].as_i64().unwrap(),
-        "{once}"
-    );
+    assert_eq!(once["outflow_bytes"], 0, "outflow read nothing of c83: {once}");
 
     // The broker restarts: its counters start again at zero, and grow back to where they were
     // during the second read. Neither lost nor counted twice.

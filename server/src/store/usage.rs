@@ -77,30 +77,43 @@ impl Totals {
     }
 }
 
-/// Adds `totals` to tenant `tenant`'s running totals of the hour starting at `hour`.
-async fn add_open(conn: &mut AnyConnection, tenant: i64, hour: i64, totals: &Totals) -> Result<()> {
+/// Where [`add_totals`] adds: the running totals of open hours, or the closed hours' rows.
+#[derive(Debug, Clone, Copy)]
+enum Hours {
+    Open,
+    Closed { closed_at: i64 },
+}
+
+/// Adds `totals` to tenant `tenant`'s row of the hour starting at `hour` in `into`, making the
+/// row if there is none.
+async fn add_totals(conn: &mut AnyConnection, into: Hours, tenant: i64, hour: i64, totals: &Totals) -> Result<()> {
     if totals.is_zero() {
         return Ok(());
     }
-    sqlx::query(
-        "insert into usage_open (tenant_id, hour_start, bytes_out, records_out, bytes_in, records_in, outflow_bytes) \
-         values ($1, $2, $3, $4, $5, $6, $7) \
-         on conflict (tenant_id, hour_start) do update set \
-           bytes_out = usage_open.bytes_out + excluded.bytes_out, \
-           records_out = usage_open.records_out + excluded.records_out, \
-           bytes_in = usage_open.bytes_in + excluded.bytes_in, \
-           records_in = usage_open.records_in + excluded.records_in, \
-           outflow_bytes = usage_open.outflow_bytes + excluded.outflow_bytes",
-    )
-    .bind(tenant)
-    .bind(hour)
-    .bind(totals.bytes_out)
-    .bind(totals.records_out)
-    .bind(totals.bytes_in)
-    .bind(totals.records_in)
-    .bind(totals.outflow_bytes)
-    .execute(conn)
-    .await?;
+    let (table, closed_at) = match into {
+        Hours::Open => ("usage_open", None),
+        Hours::Closed { closed_at } => ("usage_hourly", Some(closed_at)),
+    };
+    let (column, value) = if closed_at.is_some() { (", closed_at", ", $8") } else { ("", "") };
+    let sum = |c: &str| format!("{c} = {table}.{c} + excluded.{c}");
+    let sql = format!(
+        "insert into {table} (tenant_id, hour_start, bytes_out, records_out, bytes_in, records_in, outflow_bytes{column}) \
+         values ($1, $2, $3, $4, $5, $6, $7{value}) \
+         on conflict (tenant_id, hour_start) do update set {}",
+        ["bytes_out", "records_out", "bytes_in", "records_in", "outflow_bytes"].map(sum).join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(hour)
+        .bind(totals.bytes_out)
+        .bind(totals.records_out)
+        .bind(totals.bytes_in)
+        .bind(totals.records_in)
+        .bind(totals.outflow_bytes);
+    if let Some(at) = closed_at {
+        query = query.bind(at);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -148,11 +161,13 @@ pub async fn record_counters(
             .bind(broker)
             .fetch_optional(&mut *tx)
             .await?;
-    // Refuses a report not newer than the last.
+    // Refuses a report not newer than the last. A report without a start time keeps the last
+    // one: a restarting broker's exporter answers before Kafka has registered its start time.
     let moved = sqlx::query(
         "insert into usage_reports (broker_id, scraped_at_ms, started_at_ms, received_at) values ($1, $2, $3, $4) \
          on conflict (broker_id) do update set scraped_at_ms = excluded.scraped_at_ms, \
-           started_at_ms = excluded.started_at_ms, received_at = excluded.received_at \
+           started_at_ms = coalesce(excluded.started_at_ms, usage_reports.started_at_ms), \
+           received_at = excluded.received_at \
          where usage_reports.scraped_at_ms < excluded.scraped_at_ms",
     )
     .bind(broker)
@@ -205,7 +220,7 @@ pub async fn record_counters(
     }
     if !first {
         for (tenant, t) in &totals {
-            add_open(&mut tx, *tenant, hour, t).await?;
+            add_totals(&mut tx, Hours::Open, *tenant, hour, t).await?;
         }
     }
     let counted: i64 = totals.values().map(|t| t.bytes_out).sum();
@@ -218,7 +233,7 @@ pub async fn record_counters(
 pub async fn add_outflow_reads(store: &Store, hour: i64, bytes: &BTreeMap<i64, i64>) -> Result<()> {
     let mut tx = store.pool.begin().await?;
     for (tenant, n) in bytes {
-        add_open(&mut tx, *tenant, hour, &Totals { outflow_bytes: *n, ..Totals::default() }).await?;
+        add_totals(&mut tx, Hours::Open, *tenant, hour, &Totals { outflow_bytes: *n, ..Totals::default() }).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -289,7 +304,7 @@ pub async fn record_group_offsets(
         sqlx::query("delete from usage_group_offsets where group_id = $1").bind(group).execute(&mut *tx).await?;
     }
     for (tenant, t) in &totals {
-        add_open(&mut tx, *tenant, hour, t).await?;
+        add_totals(&mut tx, Hours::Open, *tenant, hour, t).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -312,27 +327,9 @@ pub async fn close_hours(store: &Store, lease_name: &str, epoch: i64, before: i6
     .bind(before)
     .fetch_all(&mut *tx)
     .await?;
-    for (tenant, hour, bytes_out, records_out, bytes_in, records_in, outflow_bytes) in &rows {
-        sqlx::query(
-            "insert into usage_hourly (tenant_id, hour_start, bytes_out, records_out, bytes_in, records_in, \
-               outflow_bytes, closed_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
-             on conflict (tenant_id, hour_start) do update set \
-               bytes_out = usage_hourly.bytes_out + excluded.bytes_out, \
-               records_out = usage_hourly.records_out + excluded.records_out, \
-               bytes_in = usage_hourly.bytes_in + excluded.bytes_in, \
-               records_in = usage_hourly.records_in + excluded.records_in, \
-               outflow_bytes = usage_hourly.outflow_bytes + excluded.outflow_bytes",
-        )
-        .bind(tenant)
-        .bind(hour)
-        .bind(bytes_out)
-        .bind(records_out)
-        .bind(bytes_in)
-        .bind(records_in)
-        .bind(outflow_bytes)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    for &(tenant, hour, bytes_out, records_out, bytes_in, records_in, outflow_bytes) in &rows {
+        let totals = Totals { bytes_out, records_out, bytes_in, records_in, outflow_bytes };
+        add_totals(&mut tx, Hours::Closed { closed_at: now }, tenant, hour, &totals).await?;
     }
     tx.commit().await?;
     Ok(Some(rows.len() as u64))
