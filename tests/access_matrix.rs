@@ -118,6 +118,17 @@ fn table() -> Vec<Route> {
         // Usage: a tenant reads its own; the ranking of every tenant is the operators'.
         route(M::GET, "/tenants/{id}/usage", "/tenants/83/usage", [200, 200, 403, 403, 401]),
         route(M::GET, "/usage", "/usage", [200, 403, 403, 403, 401]),
+        with(
+            route(M::POST, "/agent/request-log", "/agent/request-log", [403, 403, 403, 200, 401]),
+            json!({"counts": [{"principal": "User:c83.1", "client_address": "127.0.0.1", "api": "Fetch", "requests": 1}]}),
+        ),
+        // The request log is the operators' (without Kafka here, turning it on answers 503).
+        route(M::GET, "/brokers/{broker}/request-log", "/brokers/kafka-1/request-log", [200, 403, 403, 403, 401]),
+        with(
+            route(M::POST, "/brokers/{broker}/request-log", "/brokers/kafka-1/request-log", [503, 403, 403, 403, 401]),
+            json!({"node_id": 1, "for_secs": 60}),
+        ),
+        route(M::DELETE, "/brokers/{broker}/request-log", "/brokers/kafka-1/request-log", [404, 403, 403, 403, 401]),
         route(M::GET, "/replicas", "/replicas", [200, 403, 403, 403, 401]),
         // Quotas: tenants read their own, only operators change them.
         route(M::GET, "/tenants/{id}/quota", "/tenants/83/quota", [200, 200, 403, 403, 401]),

@@ -513,3 +513,50 @@ async fn usage_reports_count_once_and_read_back_as_json_and_csv() {
     assert_eq!(past["hours"], json!([]));
     assert_eq!(app.op(Method::GET, "/api/v1/tenants/99/usage", None).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn request_log_windows_are_validated_and_agents_report_only_their_broker() {
+    let app = spawn_app().await;
+    let path = "/api/v1/brokers/kafka-1/request-log";
+    for (body, field) in [
+        (json!({"node_id": 1, "for_secs": 5}), "for_secs"),
+        (json!({"node_id": 1, "for_secs": 3601}), "for_secs"),
+        (json!({"node_id": -1, "for_secs": 60}), "node_id"),
+    ] {
+        let (status, answer) = app.op(Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(answer.to_string().contains(field), "{answer}");
+    }
+    assert_eq!(app.op(Method::POST, path, Some(json!({"node_id": 1}))).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    // Without Kafka there is no broker logger to change.
+    let (status, body) = app.op(Method::POST, path, Some(json!({"node_id": 1, "for_secs": 60}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(app.op(Method::DELETE, path, None).await.0, StatusCode::NOT_FOUND);
+    let (_, view) = app.op(Method::GET, path, None).await;
+    assert_eq!(view, json!({"window": null, "clients": []}));
+    assert_eq!(
+        app.op(Method::GET, "/api/v1/brokers/not a broker/request-log", None).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let agent = app.agent.clone();
+    let count = json!({"principal": "User:c83.1", "client_address": "198.51.100.10", "api": "Fetch", "requests": 2});
+    let report = |broker: Option<&str>, c: Value| {
+        let mut body = json!({"counts": [c]});
+        if let Some(b) = broker {
+            body["broker_id"] = json!(b);
+        }
+        body
+    };
+    let post = async |body: Value| app.call(Method::POST, "/api/v1/agent/request-log", Some(&agent), Some(body)).await;
+    let (status, body) = post(report(None, count.clone())).await;
+    assert_eq!((status, &body["counted"]), (StatusCode::OK, &json!(false)), "no window: nothing kept");
+    assert_eq!(post(report(Some("kafka-2"), count.clone())).await.0, StatusCode::FORBIDDEN);
+    for bad in [
+        json!({"principal": "", "client_address": "x", "api": "Fetch", "requests": 1}),
+        json!({"principal": "User:a\nb", "client_address": "x", "api": "Fetch", "requests": 1}),
+        json!({"principal": "User:a", "client_address": "x", "api": "Fetch", "requests": 0}),
+    ] {
+        assert_eq!(post(report(None, bad)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

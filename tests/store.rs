@@ -553,3 +553,36 @@ async fn usage_counts_reports_once_across_restarts_and_closes_hours_once() {
     assert_eq!(usage::hours(&store, Some(84), hour, hour + 3600).await.unwrap().len(), 1);
     assert!(usage::hours(&store, Some(84), hour + 3600, hour + 7200).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn request_log_windows_open_once_and_count_until_shortly_after_they_end() {
+    use outflow::store::request_log::{self, CountRow, LATE_SECS};
+    let (store, _dir) = store().await;
+    let count = |api: &str, n: i64| CountRow {
+        principal: "User:c83.1".into(),
+        client_address: "198.51.100.10".into(),
+        api: api.into(),
+        requests: n,
+    };
+    assert!(!request_log::add(&store, "kafka-1", 100, &[count("Fetch", 1)]).await.unwrap(), "no window yet");
+    let window = request_log::open(&store, "kafka-1", 1, 100, 700, Some("WARN")).await.unwrap().unwrap();
+    assert_eq!((window.previous_level.as_deref(), window.ended_at), (Some("WARN"), None));
+    let open = request_log::open(&store, "kafka-1", 1, 150, 750, None).await.unwrap().unwrap_err();
+    assert_eq!(open.id, window.id, "one open window per broker");
+    assert!(request_log::open(&store, "kafka-2", 2, 150, 750, None).await.unwrap().is_ok(), "another broker's");
+    assert!(request_log::add(&store, "kafka-1", 200, &[count("Fetch", 3), count("Metadata", 1)]).await.unwrap());
+    assert!(request_log::add(&store, "kafka-1", 300, &[count("Fetch", 2)]).await.unwrap());
+    assert!(request_log::expired(&store, 699).await.unwrap().is_empty());
+    assert_eq!(request_log::expired(&store, 700).await.unwrap()[0].id, window.id);
+    assert!(request_log::end(&store, window.id, 700).await.unwrap());
+    assert!(!request_log::end(&store, window.id, 701).await.unwrap(), "ended once");
+    // Lines the agent reads after the end still count, for a while.
+    assert!(request_log::add(&store, "kafka-1", 700 + LATE_SECS, &[count("Fetch", 1)]).await.unwrap());
+    assert!(!request_log::add(&store, "kafka-1", 701 + LATE_SECS, &[count("Fetch", 9)]).await.unwrap());
+    let counts = request_log::counts(&store, window.id).await.unwrap();
+    assert_eq!(
+        counts.iter().map(|c| (c.api.as_str(), c.requests)).collect::<Vec<_>>(),
+        [("Fetch", 6), ("Metadata", 1)]
+    );
+    assert_eq!(request_log::latest(&store, "kafka-1").await.unwrap().unwrap().ended_at, Some(700));
+}

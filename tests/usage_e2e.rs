@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use outflow_testkit::{Api, Broker, Process, Server, Tenants, agent_token, eventually, outflow_bin, run_ok};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const RECORDS: usize = 2_000;
 const RECORD_BYTES: usize = 2_000;
@@ -147,6 +147,8 @@ async fn two_full_reads_count_twice_across_a_broker_restart() {
             .arg("--nft")
             .arg(&sandbox.nft)
             .args(["--metrics-url", broker.var("OUTFLOW_KAFKA_METRICS_URL"), "--usage-interval-secs", "1"])
+            .arg("--request-log")
+            .arg(broker.dir.join("broker.log"))
             .env("OUTFLOW_AGENT_TOKEN", &token)
             .env("OUTFLOW_LOG", "info,outflow::usage=debug")
             .stderr(log),
@@ -217,6 +219,58 @@ async fn two_full_reads_count_twice_across_a_broker_restart() {
     let ranking = api.call_ok(Method::GET, "/api/v1/usage", None).await;
     assert_eq!(ranking["tenants"][0]["tenant_id"], 83);
     assert_eq!(ranking["tenants"][0]["bytes_out"], twice_bytes);
+
+    // The request log, KIP-388 style: Kafka's own per-request log turned on for one broker for a
+    // bounded time, counted by its agent by principal and client address.
+    let level = || {
+        let out = broker.kafka_tool(
+            "kafka.admin.ConfigCommand",
+            &["--describe", "--entity-type", "broker-loggers", "--entity-name", "1"],
+        );
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("kafka.request.logger="))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned()
+    };
+    let off = level();
+    assert_ne!(off, "DEBUG");
+    let path = "/api/v1/brokers/kafka-1/request-log";
+    let (status, body) = api.call(Method::POST, path, Some(json!({"node_id": 1, "for_secs": 600}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["window"]["ended_at"].is_null(), "{body}");
+    assert_eq!(level(), "DEBUG", "the broker's request logger");
+    let (status, body) = api.call(Method::POST, path, Some(json!({"node_id": 1, "for_secs": 600}))).await;
+    assert_eq!(status, 409, "{body}");
+    let third = read_all(&bundle, 83, "c83_audit");
+    assert_eq!(third["records"], RECORDS as i64, "{third}");
+    let (log, _) = eventually(Duration::from_secs(30), "the tenant's fetches in the request log", async || {
+        let view = api.call_ok(Method::GET, path, None).await;
+        let fetches = view["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["principal"] == "User:c83.1" && c["client_address"] == "127.0.0.1")
+            .and_then(|c| c["apis"]["Fetch"].as_i64())
+            .unwrap_or(0);
+        (fetches > 0).then_some(view)
+    })
+    .await;
+    eprintln!("request log: {log}");
+    let stopped = api.call_ok(Method::DELETE, path, None).await;
+    assert!(stopped["window"]["ended_at"].is_string(), "{stopped}");
+    assert_eq!(level(), off, "turned back");
+    assert_eq!(api.call(Method::DELETE, path, None).await.0, 404);
+    // Left on, it is turned back when its time is up, by the server.
+    api.call_ok(Method::POST, path, Some(json!({"node_id": 1, "for_secs": 10}))).await;
+    assert_eq!(level(), "DEBUG");
+    eventually(Duration::from_secs(40), "the request log turned off at its time", async || {
+        let view = api.call_ok(Method::GET, path, None).await;
+        view["window"]["ended_at"].is_string().then_some(())
+    })
+    .await;
+    assert_eq!(level(), off, "turned back at its time");
+
     let agent_text = std::fs::read_to_string(&agent_log).unwrap();
     assert!(!agent_text.contains("panicked"), "{agent_text}");
 }

@@ -12,6 +12,7 @@ mod doc;
 mod live;
 mod quotas;
 mod replicas;
+mod request_log;
 mod streaming;
 mod tenants;
 mod tokens;
@@ -77,6 +78,8 @@ fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(usage::report_usage),
         routes!(usage::tenant_usage),
         routes!(usage::usage_ranking),
+        routes!(request_log::report_request_log),
+        routes!(request_log::get_request_log, request_log::start_request_log, request_log::stop_request_log),
         routes!(replicas::list_replicas),
         routes!(quotas::get_quota, quotas::set_quota),
         routes!(quotas::get_default_quota, quotas::set_default_quota),

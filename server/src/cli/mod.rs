@@ -104,6 +104,11 @@ struct AgentArgs {
     #[arg(long, env = "OUTFLOW_AGENT_USAGE_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     usage_interval_secs: u64,
+    /// The broker's log file holding Kafka's request log (`kafka.request.logger`; the kit's
+    /// broker.log, Kafka's own kafka-request.log): while an operator has the request log on,
+    /// its lines are counted by principal, client address and API and reported.
+    #[arg(long, env = "OUTFLOW_AGENT_REQUEST_LOG")]
+    request_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +295,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     metrics_url,
                     interval: std::time::Duration::from_secs(args.usage_interval_secs),
                 }),
+                request_log: args
+                    .request_log
+                    .map(|path| (path, std::time::Duration::from_secs(args.usage_interval_secs))),
             };
             // Stopping leaves the rules in force (fail-static).
             tokio::select! {

@@ -41,6 +41,8 @@ pub struct Options {
     pub nft: PathBuf,
     /// Where to scrape the broker's counters for usage metering, if the agent meters.
     pub usage: Option<crate::usage::scrape::ScrapeOptions>,
+    /// The broker's request log to count, and how often, if the agent reads it.
+    pub request_log: Option<(PathBuf, Duration)>,
 }
 
 /// File name of the persisted ruleset in the state dir.
@@ -77,6 +79,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             options.token.clone(),
             options.broker_id.clone(),
         ));
+    }
+    if let Some((path, every)) = options.request_log.clone() {
+        let (token, broker) = (options.token.clone(), options.broker_id.clone());
+        tokio::spawn(crate::usage::tail::run(path, every, server.clone(), token, broker));
     }
     let mut applied = restore(&options).await;
     let mut backoff = BACKOFF_MIN;

@@ -5,6 +5,7 @@ pub mod acl;
 pub mod admin;
 pub mod check;
 pub mod live;
+pub mod loggers;
 pub mod plan;
 pub mod progress;
 pub mod quota;

@@ -69,17 +69,17 @@ pub struct QuotaClient {
     bootstrap: Vec<String>,
     connector: SslConnector,
     timeout: Duration,
-    client_id: String,
+    pub(super) client_id: String,
     connection: Mutex<Option<Connection>>,
     plain: bool,
 }
 
-struct Connection {
-    stream: Stream,
-    correlation: i32,
+pub(super) struct Connection {
+    pub(super) stream: Stream,
+    pub(super) correlation: i32,
 }
 
-enum Stream {
+pub(super) enum Stream {
     Tls(Box<SslStream<TcpStream>>),
     Plain(TcpStream),
 }
@@ -132,7 +132,7 @@ impl QuotaClient {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no bootstrap server")))
     }
 
-    fn connect_to(&self, server: &str) -> anyhow::Result<Stream> {
+    pub(super) fn connect_to(&self, server: &str) -> anyhow::Result<Stream> {
         let (host, _) = server.rsplit_once(':').context("bootstrap server without a port")?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let address = server.to_socket_addrs()?.next().context("address did not resolve")?;
@@ -149,7 +149,7 @@ impl QuotaClient {
 
     /// Sends one request and reads its response, on the kept connection (opened when needed,
     /// dropped after any error so the next call starts afresh).
-    fn call<R: Request>(&self, version: i16, request: &R) -> anyhow::Result<R::Response> {
+    pub(super) fn call<R: Request>(&self, version: i16, request: &R) -> anyhow::Result<R::Response> {
         let mut guard = self.connection.lock().expect("quota connection lock");
         if guard.is_none() {
             *guard = Some(self.connect()?);
@@ -240,7 +240,7 @@ fn op(key: &str) -> alter_client_quotas_request::OpData {
     alter_client_quotas_request::OpData::default().with_key(StrBytes::from_string(key.to_owned()))
 }
 
-fn exchange<R: Request>(
+pub(super) fn exchange<R: Request>(
     connection: &mut Connection,
     client_id: &str,
     version: i16,

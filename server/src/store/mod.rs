@@ -22,6 +22,7 @@ pub mod notify;
 pub mod quotas;
 pub mod reconcile;
 pub mod replicas;
+pub mod request_log;
 pub mod sealed;
 pub mod tenants;
 pub mod tokens;

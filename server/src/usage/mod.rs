@@ -10,7 +10,9 @@
 
 pub mod chart;
 pub mod report;
+pub mod requests;
 pub mod scrape;
+pub mod tail;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};

@@ -90,6 +90,9 @@ impl Meter {
                 Err(e) => tracing::warn!(error = %e, "the group offsets reader failed"),
             }
         }
+        if let Err(e) = super::requests::end_expired(&self.store, &self.config).await {
+            tracing::warn!(error = %e, "could not look for request logs to turn off");
+        }
         let now = crate::clock::now();
         match stored::close_hours(&self.store, LEASE, epoch, close_before(now, self.config.usage.close_grace_secs), now)
             .await
