@@ -302,18 +302,25 @@ async fn dashboard_lists_adds_and_removes_entries_and_shows_brokers() {
     assert!(page.contains("203.0.113.7/32") && page.contains("Madrid"), "{page}");
     assert!(page.contains("applied on 0 of 1 brokers"), "{page}");
     let version = list(&app).await["version"].as_i64().unwrap();
-    report(&app, "kafka-1", version).await;
+    assert_eq!(report(&app, "kafka-1", version).await.0, StatusCode::NO_CONTENT);
     let (_, page) = get("/tenants/83/streaming").await;
     assert!(page.contains("applied on 1 of 1 brokers"), "{page}");
 
-    report(&app, "kafka-2", 0).await;
+    let (status, body) = report(&app, "kafka-2", 0).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     sqlx::query("update firewall_agents set last_contact_at = last_contact_at - 3600 where broker_id = 'kafka-2'")
         .execute(app.state.store.pool())
         .await
         .unwrap();
     let (status, brokers) = get("/brokers").await;
     assert_eq!(status, StatusCode::OK);
-    let row = |id: &str| brokers.split("<tr>").find(|r| r.contains(&format!("<code>{id}</code>"))).unwrap().to_owned();
+    let row = |id: &str| {
+        brokers
+            .split("<tr>")
+            .find(|r| r.contains(&format!("<code>{id}</code>")))
+            .unwrap_or_else(|| panic!("no row of {id}: {brokers}"))
+            .to_owned()
+    };
     assert!(row("kafka-1").contains("up to date"), "{brokers}");
     assert!(row("kafka-2").contains("stale"), "{brokers}");
     // The replicas section lists this server (once), with its address.

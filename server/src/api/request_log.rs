@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::firewall::brokers::BrokerId;
 use crate::http::{Agent, AppJson, AppPath, ErrorBody, Operator};
 use crate::state::AppState;
@@ -75,11 +75,6 @@ pub async fn report_request_log(
     AppJson(input): AppJson<RequestLogReport>,
 ) -> Result<Json<RequestLogOutcome>> {
     let named = input.broker_id.as_deref().map(BrokerId::parse).transpose()?;
-    let Some(bound) = agent.broker() else {
-        return Err(Error::Forbidden("this agent token is bound to no broker"));
-    };
-    if named.as_ref().is_some_and(|n| *n != bound) {
-        return Err(Error::Forbidden("an agent token may only report for the broker it was created for"));
-    }
+    let bound = crate::firewall::brokers::reporting_broker(named.as_ref(), agent.broker().as_ref())?;
     Ok(Json(requests::record(&state.store, &bound, &input).await?))
 }

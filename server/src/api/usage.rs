@@ -24,12 +24,7 @@ pub async fn report_usage(
     AppJson(input): AppJson<UsageReport>,
 ) -> Result<Json<ReportOutcome>> {
     let named = input.broker_id.as_deref().map(BrokerId::parse).transpose()?;
-    let Some(bound) = agent.broker() else {
-        return Err(Error::Forbidden("this agent token is bound to no broker"));
-    };
-    if named.as_ref().is_some_and(|n| *n != bound) {
-        return Err(Error::Forbidden("an agent token may only report for the broker it was created for"));
-    }
+    let bound = crate::firewall::brokers::reporting_broker(named.as_ref(), agent.broker().as_ref())?;
     Ok(Json(usage::record_report(&state.store, &bound, &input).await?))
 }
 

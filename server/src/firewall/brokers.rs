@@ -77,18 +77,24 @@ impl Report {
 
     /// The broker this report may be recorded for: the one the agent's token is bound to.
     pub fn broker_for(&self, bound: Option<&BrokerId>) -> Result<BrokerId, Error> {
-        let Some(bound) = bound else {
-            return Err(Error::Forbidden(
-                "this agent token is bound to no broker (it predates broker ids): create one with \
-                 `outflow token create --role agent --broker-id ID` and give it to the agent",
-            ));
-        };
-        match &self.broker {
-            Some(named) if named != bound => {
-                Err(Error::Forbidden("an agent token may only report for the broker it was created for"))
-            }
-            _ => Ok(bound.clone()),
+        reporting_broker(self.broker.as_ref(), bound)
+    }
+}
+
+/// The broker an agent's report is for: the one its token is bound to (`bound`), which the
+/// report may name (`named`); 403 for another one, or for a token bound to none.
+pub fn reporting_broker(named: Option<&BrokerId>, bound: Option<&BrokerId>) -> Result<BrokerId, Error> {
+    let Some(bound) = bound else {
+        return Err(Error::Forbidden(
+            "this agent token is bound to no broker (it predates broker ids): create one with \
+             `outflow token create --role agent --broker-id ID` and give it to the agent",
+        ));
+    };
+    match named {
+        Some(named) if named != bound => {
+            Err(Error::Forbidden("an agent token may only report for the broker it was created for"))
         }
+        _ => Ok(bound.clone()),
     }
 }
 
